@@ -1,0 +1,179 @@
+"""The space of item sequences S = s_1 … s_T over a vocabulary of V items.
+
+Every exact quantity in the project is a sum over this space, which has V^T members. Sequences are
+numbered in base V with s_1 as the most significant digit, so that
+
+    index(S) = Σ_t s_t · V^(T−t),          0 ≤ index < V^T,
+
+and the sequences sharing a prefix s_1 … s_t form one contiguous block of indices (the prefix
+``index // V^(T−t)``). Enumeration happens in chunks of consecutive indices, each chunk decoded
+with a handful of vectorized integer operations; there is no Python loop over sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Default largest space that exact enumeration will walk through (about 3.4e7 sequences).
+DEFAULT_MAX_SEQUENCES = 2**25
+#: Default number of sequences decoded at once by chunked enumeration.
+DEFAULT_CHUNK_SIZE = 2**18
+
+
+class EnumerationTooLargeError(ValueError):
+    """Raised when V^T is too large to enumerate; the message names V, T, V^T and the memory."""
+
+
+@dataclass(frozen=True)
+class SequenceSpace:
+    """All item sequences of length ``horizon`` (T) over ``n_items`` (V) items.
+
+    Attributes:
+        n_items: V, the number of distinct items; items are the integers 0 … V−1.
+        horizon: T, the length of every sequence.
+    """
+
+    n_items: int
+    horizon: int
+
+    def __post_init__(self) -> None:
+        for name in ("n_items", "horizon"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+
+    @property
+    def size(self) -> int:
+        """V^T, the number of sequences (an exact Python integer, never overflows)."""
+        return self.n_items**self.horizon
+
+    def bytes_to_materialize(self) -> int:
+        """Memory (bytes) of one float64 per sequence plus the (V^T, T) int64 sequence table."""
+        return self.size * 8 * (1 + self.horizon)
+
+    def check_enumerable(self, *, max_sequences: int = DEFAULT_MAX_SEQUENCES) -> None:
+        """Raise :class:`EnumerationTooLargeError` when V^T exceeds ``max_sequences``.
+
+        The message names V, T, V^T and the memory that materializing the space would take, and
+        points to the dynamic-programming path, which handles decomposable features at any size.
+        """
+        if self.size > max_sequences:
+            gib = self.bytes_to_materialize() / 2**30
+            raise EnumerationTooLargeError(
+                f"exact enumeration refused: V={self.n_items}, T={self.horizon} gives "
+                f"V^T={self.size:.3e} sequences (limit max_sequences={max_sequences:.3e}); "
+                f"materializing them would take about {gib:.3g} GiB. For decomposable features "
+                "('last', 'time_last', 'history') use the dynamic-programming path "
+                "(maxent_il.dynamic.soft_bellman), or pass a larger max_sequences."
+            )
+
+    def decode(self, indices: Any) -> np.ndarray:
+        """Sequences for the given indices: int64 array of shape (N, T)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.size):
+            bad = idx[(idx < 0) | (idx >= self.size)][0]
+            raise ValueError(f"sequence index {bad} is outside 0..{self.size - 1} (V^T - 1)")
+        out = np.empty((idx.size, self.horizon), dtype=np.int64)
+        rest = idx.copy()
+        for col in range(self.horizon - 1, -1, -1):  # loop over T columns, vectorized over N
+            rest, out[:, col] = np.divmod(rest, self.n_items)
+        return out
+
+    def encode(self, sequences: Any) -> np.ndarray:
+        """Indices of validated sequences: int64 array of shape (N,)."""
+        seqs = self.validate(sequences)
+        if self.size > np.iinfo(np.int64).max:
+            raise EnumerationTooLargeError(
+                f"V^T={self.size:.3e} does not fit an int64 index (V={self.n_items}, T={self.horizon})"
+            )
+        idx = np.zeros(seqs.shape[0], dtype=np.int64)
+        for col in range(self.horizon):  # loop over T columns, vectorized over N
+            idx = idx * self.n_items + seqs[:, col]
+        return idx
+
+    def iter_chunks(
+        self,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_sequences: int = DEFAULT_MAX_SEQUENCES,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, sequences)`` over the whole space in index order.
+
+        ``sequences`` has shape (n, T) with n ≤ chunk_size and holds indices start … start+n−1.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        self.check_enumerable(max_sequences=max_sequences)
+        for start in range(0, self.size, chunk_size):
+            stop = min(start + chunk_size, self.size)
+            yield start, self.decode(np.arange(start, stop, dtype=np.int64))
+
+    def all_sequences(self, *, max_sequences: int = DEFAULT_MAX_SEQUENCES) -> np.ndarray:
+        """Every sequence, shape (V^T, T), in index order."""
+        self.check_enumerable(max_sequences=max_sequences)
+        return self.decode(np.arange(self.size, dtype=np.int64))
+
+    def validate(self, sequences: Any, *, name: str = "sequences") -> np.ndarray:
+        """Check a batch of sequences and return it as a C-contiguous int64 array (N, T).
+
+        Raises ``ValueError`` naming the offending value for ragged or empty input, non-integer
+        values, a wrong length, or items outside 0 … V−1.
+        """
+        return validate_sequences(sequences, n_items=self.n_items, horizon=self.horizon, name=name)
+
+
+def validate_sequences(
+    sequences: Any, *, n_items: int, horizon: int | None = None, name: str = "sequences"
+) -> np.ndarray:
+    """Validate item sequences and return them as an int64 array of shape (N, T).
+
+    Args:
+        sequences: array-like of shape (N, T) (or one sequence of shape (T,)).
+        n_items: V; every item must lie in 0 … V−1.
+        horizon: T, if the length is fixed; ``None`` accepts any common length.
+        name: how the input is called in error messages.
+    """
+    if isinstance(sequences, np.ndarray):
+        arr = sequences
+    else:
+        rows = list(sequences) if not np.isscalar(sequences) else [sequences]
+        if rows and all(np.ndim(r) == 0 for r in rows):
+            rows = [rows]  # a single flat sequence
+        lengths = [len(r) if np.ndim(r) == 1 else -1 for r in rows]
+        if any(length < 0 for length in lengths):
+            bad = next(i for i, length in enumerate(lengths) if length < 0)
+            raise ValueError(f"{name}[{bad}] is not a flat sequence of item ids")
+        if len(set(lengths)) > 1:
+            first = lengths[0]
+            bad = next(i for i, length in enumerate(lengths) if length != first)
+            raise ValueError(
+                f"ragged {name}: row 0 has length {first} but row {bad} has length "
+                f"{lengths[bad]}; pad or cut every sequence to one horizon T"
+            )
+        arr = np.asarray(rows)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, T), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); give at least one sequence of length >= 1")
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold integer item ids, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            bad = np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))[0]
+            raise ValueError(f"{name}[{bad[0]}, {bad[1]}] = {arr[tuple(bad)]!r} is not an integer item id")
+    if horizon is not None and arr.shape[1] != horizon:
+        raise ValueError(f"{name} have length {arr.shape[1]} but the horizon is T={horizon}")
+    out_of_range = (arr < 0) | (arr >= n_items)
+    if np.any(out_of_range):
+        r, c = np.argwhere(out_of_range)[0]
+        raise ValueError(
+            f"{name}[{r}, {c}] = {arr[r, c]} is outside the item range 0..{n_items - 1} (V={n_items})"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)

@@ -1,0 +1,45 @@
+"""Shared test settings: tolerance constants by kind, hypothesis profiles, a seeded RNG fixture.
+
+Profiles: ``ci`` (default; derandomized, no deadline) and ``dev`` (more examples). Choose with
+``HYPOTHESIS_PROFILE=dev pytest``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+#: exact float64 route vs another exact float64 route (enumeration vs DP, closed forms).
+EXACT_TOL = 1e-10
+#: autograd / finite differences vs closed-form gradients in float64.
+AUTOGRAD_TOL = 1e-8
+#: central finite differences of an exact float64 function (step 1e-5 → error ~1e-10 · scale).
+FINITE_DIFF_TOL = 1e-6
+#: float32 training paths.
+FLOAT32_TOL = 1e-4
+#: iterative solvers (L-BFGS to gtol 1e-9, SLSQP on the primal) vs exact quantities.
+SOLVER_TOL = 1e-6
+#: Monte-Carlo: |mean − exact| must lie within this many standard errors.
+MC_Z_SCORE = 5.0
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile(
+    "dev", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A freshly seeded numpy generator (seed 12345) for each test."""
+    return np.random.default_rng(12345)
