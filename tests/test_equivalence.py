@@ -67,7 +67,7 @@ def test_e7_margin_that_binds_removes_exactly_the_fake_sequences_above_m() -> No
     np.testing.assert_allclose(grad.numpy(), expected, atol=1e-12)
     c_step = -problem.data_moments + problem.features.weighted_counts(seqs, q)
     dropped = problem.features.weighted_counts(seqs, q * ~below)
-    np.testing.assert_allclose(grad.numpy(), -c_step - dropped, atol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), -c_step + dropped, atol=1e-12)
     assert np.abs(dropped).max() > 1e-3  # the margin really changes the step
 
 
