@@ -70,7 +70,9 @@ class TabularEnergy(SequenceEnergy):
         dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__(n_items, horizon)
-        size = SequenceSpace(n_items, horizon).size
+        space = SequenceSpace(n_items, horizon)
+        space.check_enumerable()
+        size = space.size
         init = torch.zeros(size, dtype=dtype) if values is None else torch.as_tensor(values, dtype=dtype)
         if init.shape != (size,):
             raise ValueError(f"values must have shape (V^T,) = ({size},), got {tuple(init.shape)}")

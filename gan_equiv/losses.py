@@ -14,6 +14,8 @@ def _weighted_mean(values: Tensor, weights: Tensor | None) -> Tensor:
     """Σ w·v with w summing to one when weights are given; the plain mean otherwise."""
     if weights is None:
         return values.mean()
+    if weights.shape != values.shape:
+        raise ValueError(f"weights {tuple(weights.shape)} and values {tuple(values.shape)} differ in shape")
     return (weights * values).sum()
 
 
@@ -33,6 +35,8 @@ def gan_generator_objective(fake_prob: Tensor, *, eps: float = 1e-12) -> Tensor:
 
 def check_margin(margin: float) -> float:
     """Validate the EBGAN margin m > 0 (a non-positive margin switches the fake term off)."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float, torch.Tensor)):
+        raise ValueError(f"margin must be a positive finite number, got {margin!r}")
     m = float(margin)
     if not m > 0 or m != m or m == float("inf"):
         raise ValueError(f"margin must be a positive finite number, got {margin!r}")

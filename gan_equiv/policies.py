@@ -30,7 +30,10 @@ def sample_categorical(logits: Tensor, generator: torch.Generator | None = None)
     cdf = probs.cumsum(dim=-1)
     u = torch.rand(logits.shape[0], 1, generator=generator, dtype=cdf.dtype, device=logits.device)
     u = u * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=logits.shape[1] - 1)
+    drawn = torch.searchsorted(cdf, u, right=True).squeeze(1)
+    # u can round up to the total (probability ~2^-53): fall back to the last item of positive mass
+    last_positive = (probs > 0).cumsum(dim=-1).argmax(dim=-1)
+    return torch.minimum(drawn, last_positive)
 
 
 class SequencePolicy(nn.Module):
@@ -104,11 +107,12 @@ class SequencePolicy(nn.Module):
 
     def next_item_log_probs(self, prefixes: Tensor) -> Tensor:
         """log p_G(· | h) for histories of one length t−1 < T: shape (N, V)."""
-        pre = torch.as_tensor(prefixes, device=self.device).long()
+        pre = torch.as_tensor(prefixes, device=self.device)
         if pre.ndim != 2 or pre.shape[1] >= self.horizon:
             raise ValueError(
                 f"prefixes must have shape (N, t) with t < T={self.horizon}, got {tuple(pre.shape)}"
             )
+        pre = self.check_sequences(pre, length=pre.shape[1]) if pre.numel() else pre.long()
         state = self.initial_state(pre.shape[0])
         for t in range(pre.shape[1]):
             state = self.advance(state, pre[:, t])
@@ -166,6 +170,7 @@ class TabularPolicy(SequencePolicy):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(n_items, horizon)
+        SequenceSpace(n_items, max(horizon - 1, 1)).check_enumerable()  # the table has ~V^(T-1) rows
         offsets = [0]
         for d in range(horizon):
             offsets.append(offsets[-1] + n_items**d)

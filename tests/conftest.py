@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 #: exact float64 route vs another exact float64 route (enumeration vs DP, closed forms).
@@ -43,3 +44,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng() -> np.random.Generator:
     """A freshly seeded numpy generator (seed 12345) for each test."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread():
+    """Tiny tensors run far faster on one thread (thread hand-off dominates on 2 cores)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
