@@ -1,6 +1,9 @@
-"""Command line: ``python -m gan_equiv verify`` (claims E1–E12 on seeded tiny problems).
+"""Command line: ``python -m gan_equiv verify | train``.
 
-``verify`` prints one row per (problem, claim) and exits with status 1 if any check fails.
+- ``verify`` runs the claim checks E1–E12 on seeded tiny problems, prints one row per
+  (problem, claim) and exits with status 1 if any check fails.
+- ``train --config FILE [--resume [CKPT]] [--key value ...]`` runs EB-SeqGAN (Algorithm 1); any
+  config key can be overridden (``--margin 5 --generator.hidden_dim 64 --device cpu``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import sys
 import time
 
 from gan_equiv.equivalence import CHECKS, make_tiny_problem, run_all_checks
+
+PRESETS = ("seqgan_oracle", "tiny_exact")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -40,6 +45,39 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gan_equiv.checkpoint import latest_checkpoint
+    from gan_equiv.config import apply_overrides, load_config, seqgan_oracle_preset, tiny_exact_preset
+    from gan_equiv.experiment import prepare_run
+    from gan_equiv.models import count_parameters
+    from gan_equiv.trainer import Trainer
+
+    if args.config:
+        config = load_config(args.config)
+    else:
+        config = {"seqgan_oracle": seqgan_oracle_preset, "tiny_exact": tiny_exact_preset}[args.preset]()
+    config = apply_overrides(config, overrides)
+    setup = prepare_run(config)
+    trainer = Trainer(config, setup.train_data, evaluator=setup.evaluator)
+    print(f"run {config.name}: {setup.description}; device {trainer.device}; out {config.run_dir}")
+    print(
+        f"generator {type(trainer.policy).__name__} ({count_parameters(trainer.policy)} params), "
+        f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)"
+    )
+    if args.resume is not None:
+        path = args.resume or latest_checkpoint(config.run_dir)
+        if path is None:
+            raise SystemExit(f"--resume: no checkpoint in {config.run_dir}")
+        trainer.resume(path)
+        print(f"resumed from {path} at step {trainer.progress.step}")
+    rows = trainer.fit()
+    if rows:
+        last = {k: v for k, v in rows[-1].items() if isinstance(v, float)}
+        print("final: " + ", ".join(f"{k}={v:.5g}" for k, v in last.items()))
+    print(f"metrics: {trainer.log.path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan_equiv", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,11 +93,32 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--n-items", type=int, default=3)
     verify.add_argument("--horizon", type=int, default=3)
     verify.set_defaults(func=_verify)
+    train = sub.add_parser(
+        "train",
+        help="train EB-SeqGAN; unknown --key value pairs override the config",
+        description="Train EB-SeqGAN (Algorithm 1). Extra --key value pairs override config keys.",
+    )
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--config", help="TOML config file (see configs/)")
+    source.add_argument("--preset", choices=PRESETS, default="tiny_exact")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        help="checkpoint to resume (default: latest in run dir)",
+    )
+    train.set_defaults(func=_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command != "train" and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "train":
+        return int(args.func(args, extra))
     return int(args.func(args))
 
 
