@@ -1,0 +1,372 @@
+"""Evaluation metrics: exact divergences on tiny problems, SeqGAN oracle metrics, next-item ranking.
+
+Exact (float64, over the whole enumerated space of V^T sequences):
+
+- :func:`exact_kl`, :func:`total_variation`, :func:`exact_divergences` — how far a generator p_G is
+  from the truth, in both KL directions and in total variation;
+- :func:`energy_cost_alignment` — how well a learned energy D matches an exact cost c up to the
+  affine freedom energies have (a·D + b ≈ c).
+
+Oracle (Monte-Carlo, on SeqGAN's synthetic benchmark):
+
+- :func:`nll_oracle` — quality: mean per-token NLL of *generated* samples under the oracle;
+- :func:`nll_test` — coverage: mean per-token NLL of *held-out oracle* samples under the generator;
+- :func:`entropy_per_token` — diversity: H(p_G)/T with its standard error;
+- :func:`distinct_n` — diversity of n-grams.
+
+NLL-oracle alone rewards collapse: a generator that always emits the oracle's most likely
+sequences scores *below* the oracle's own entropy rate. Report it together with NLL-test and the
+entropy per token, never alone.
+
+Ranking (next-item recommendation): :func:`ranking_metrics` — HR@k, NDCG@k and MRR@k from a full
+ranking over all V items, ties resolved in expectation over random tie-breaking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from scipy.special import logsumexp
+from scipy.stats import rankdata
+from torch import Tensor
+
+from gan_equiv.policies import SequencePolicy
+
+#: How far from 0 the log-sum-exp of a log-probability vector may be before it is refused
+#: (float32 generators summed over 10^6 sequences stay well within it).
+NORMALIZATION_TOL = 1e-4
+
+# =============================================================================================
+# Exact divergences
+# =============================================================================================
+
+
+def _as_float64(values: Any, name: str) -> np.ndarray:
+    if isinstance(values, Tensor):
+        values = values.detach().cpu().double().numpy()
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array over the space, got shape {arr.shape}")
+    return arr
+
+
+def _check_log_probs(log_probs: Any, name: str, tol: float) -> np.ndarray:
+    """Validate a log-probability vector (−inf allowed, NaN/+inf not) and renormalize it exactly."""
+    arr = _as_float64(log_probs, name)
+    bad = np.isnan(arr) | np.isposinf(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}[{i}] = {arr[i]} is not a log-probability (NaN or +inf)")
+    if np.isneginf(arr).all():
+        raise ValueError(f"{name} has no mass: every entry is -inf")
+    total = float(logsumexp(arr))
+    if abs(total) > tol:
+        raise ValueError(
+            f"{name} is not normalized: logsumexp = {total:.3e} (tolerance {tol:g}); "
+            "pass log-probabilities over the whole space (e.g. policy.all_log_probs())"
+        )
+    return arr - total
+
+
+def _pair(p_log: Any, q_log: Any, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    p = _check_log_probs(p_log, "p_log", tol)
+    q = _check_log_probs(q_log, "q_log", tol)
+    if p.shape != q.shape:
+        raise ValueError(f"p_log and q_log cover different spaces: shapes {p.shape} and {q.shape}")
+    return p, q
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    support = ~np.isneginf(p)
+    if np.isneginf(q[support]).any():
+        return float("inf")
+    kl = float(np.sum(np.exp(p[support]) * (p[support] - q[support])))
+    return max(kl, 0.0)  # ≥ 0 exactly; clip rounding noise of order 1e-16
+
+
+def exact_kl(p_log: Any, q_log: Any, *, tol: float = NORMALIZATION_TOL) -> float:
+    """KL(p‖q) = Σ_S p(S) (log p(S) − log q(S)) in nats, exactly, over the enumerated space.
+
+    Both arguments are log-probability vectors over the same V^T sequences (numpy or torch; −inf
+    marks probability zero). Terms with p = 0 contribute 0; KL = +inf when q = 0 somewhere p > 0.
+    Each vector must be normalized within ``tol`` (then it is renormalized exactly in float64).
+    For a generator: ``exact_kl(data_log, gen_log)`` is KL(p_data‖p_G) (mode covering, what MLE
+    minimizes) and ``exact_kl(gen_log, data_log)`` is KL(p_G‖p_data) (mode seeking).
+    """
+    p, q = _pair(p_log, q_log, tol)
+    return _kl(p, q)
+
+
+def total_variation(p_log: Any, q_log: Any, *, tol: float = NORMALIZATION_TOL) -> float:
+    """TV(p, q) = ½ Σ_S |p(S) − q(S)| ∈ [0, 1], exactly (log-probability inputs as in :func:`exact_kl`).
+
+    Pinsker: TV ≤ √(KL/2) for either direction of KL.
+    """
+    p, q = _pair(p_log, q_log, tol)
+    return float(min(0.5 * np.abs(np.exp(p) - np.exp(q)).sum(), 1.0))
+
+
+@dataclass(frozen=True)
+class Divergences:
+    """Exact distances between p (e.g. p_data) and q (e.g. p_G), in nats.
+
+    Attributes:
+        kl_pq: KL(p‖q) — mode covering; what MLE on samples of p minimizes.
+        kl_qp: KL(q‖p) — mode seeking; the generator objective of eq. (20) when p = P_θ.
+        tv: total variation ½‖p − q‖₁.
+    """
+
+    kl_pq: float
+    kl_qp: float
+    tv: float
+
+
+def exact_divergences(p_log: Any, q_log: Any, *, tol: float = NORMALIZATION_TOL) -> Divergences:
+    """KL in both directions and TV between two log-probability vectors over the whole space."""
+    p, q = _pair(p_log, q_log, tol)
+    tv = float(min(0.5 * np.abs(np.exp(p) - np.exp(q)).sum(), 1.0))
+    return Divergences(kl_pq=_kl(p, q), kl_qp=_kl(q, p), tv=tv)
+
+
+# =============================================================================================
+# Energy vs cost
+# =============================================================================================
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How well an energy D matches a cost c up to an affine map (energies are defined up to it).
+
+    Attributes:
+        scale, offset: the (weighted) least-squares fit c ≈ scale·D + offset.
+        pearson: (weighted) Pearson correlation of D and c; NaN when either is constant.
+        spearman: (weighted) Pearson correlation of their average ranks; NaN when either is constant.
+        rmse: (weighted) root-mean-square residual of c − (scale·D + offset), in cost units.
+        n: number of points used (those with positive weight).
+    """
+
+    scale: float
+    offset: float
+    pearson: float
+    spearman: float
+    rmse: float
+    n: int
+
+
+def _weighted_corr(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # a constant: correlation undefined
+        return float("nan")
+    xc, yc = x - w @ x, y - w @ y
+    sxx, syy = w @ (xc * xc), w @ (yc * yc)
+    return float(np.clip((w @ (xc * yc)) / np.sqrt(sxx * syy), -1.0, 1.0))
+
+
+def energy_cost_alignment(energy_values: Any, cost_values: Any, *, weights: Any | None = None) -> Alignment:
+    """Best affine alignment a·D + b ≈ c, with Pearson/Spearman correlation and the RMSE after it.
+
+    ``energy_values`` D and ``cost_values`` c are per-sequence values (e.g. over the whole space,
+    or over the support of p_data). ``weights`` (≥ 0, e.g. p_data) weight the least squares, the
+    correlations and the RMSE; points of weight 0 are left out entirely (also from the ranks).
+    A constant energy gives scale 0, offset = mean c and NaN correlations.
+    """
+    D = _as_float64(energy_values, "energy_values")
+    c = _as_float64(cost_values, "cost_values")
+    if D.shape != c.shape:
+        raise ValueError(f"energy_values and cost_values differ in shape: {D.shape} vs {c.shape}")
+    if weights is None:
+        w = np.ones_like(D)
+    else:
+        w = _as_float64(weights, "weights")
+        if w.shape != D.shape:
+            raise ValueError(f"weights must have shape {D.shape}, got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            i = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
+            raise ValueError(f"weights[{i}] = {w[i]} is not a finite non-negative weight")
+    keep = w > 0
+    for name, arr in (("energy_values", D), ("cost_values", c)):
+        bad = keep & ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}[{i}] = {arr[i]} is not finite (give it weight 0 to leave it out)")
+    if keep.sum() < 2:
+        raise ValueError(f"need at least 2 points of positive weight, got {int(keep.sum())}")
+    D, c, w = D[keep], c[keep], w[keep] / w[keep].sum()
+    Dm, cm = w @ D, w @ c
+    var_D = w @ (D - Dm) ** 2
+    scale = float((w @ ((D - Dm) * (c - cm))) / var_D) if np.ptp(D) > 0 else 0.0
+    offset = float(cm - scale * Dm)
+    resid = c - (scale * D + offset)
+    return Alignment(
+        scale=scale,
+        offset=offset,
+        pearson=_weighted_corr(D, c, w),
+        spearman=_weighted_corr(rankdata(D), rankdata(c), w),
+        rmse=float(np.sqrt(w @ resid**2)),
+        n=int(keep.sum()),
+    )
+
+
+# =============================================================================================
+# Oracle metrics (Monte-Carlo)
+# =============================================================================================
+
+
+@dataclass(frozen=True)
+class MonteCarloEstimate:
+    """A Monte-Carlo mean with its standard error (std / √n) over n independent samples."""
+
+    mean: float
+    stderr: float
+    n: int
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+@torch.no_grad()
+def sequence_nll_per_token(model: SequencePolicy, sequences: Any, *, batch_size: int = 256) -> Tensor:
+    """−log p_model(S) / T for each sequence: float64 (N,) on the CPU (teacher forcing, batched)."""
+    seqs = model.check_sequences(sequences)
+    if seqs.shape[0] == 0:
+        raise ValueError("sequences is empty; give at least one sequence")
+    bs = _check_batch_size(batch_size)
+    parts = [
+        -model.step_log_probs(seqs[i : i + bs]).double().mean(dim=1).cpu()
+        for i in range(0, seqs.shape[0], bs)
+    ]
+    return torch.cat(parts)
+
+
+def nll_oracle(oracle: SequencePolicy, generated: Any, *, batch_size: int = 256) -> float:
+    """NLL-oracle: mean per-token NLL of the *generated* sequences under the oracle (SeqGAN's metric).
+
+    Measures sample quality as the oracle judges it; lower is better, but a collapsed generator
+    scores below the oracle's own entropy rate — report with :func:`nll_test` and
+    :func:`entropy_per_token`.
+    """
+    return float(sequence_nll_per_token(oracle, generated, batch_size=batch_size).mean())
+
+
+def nll_test(policy: SequencePolicy, heldout: Any, *, batch_size: int = 256) -> float:
+    """NLL-test: mean per-token NLL of *held-out oracle samples* under the generator.
+
+    Measures coverage of the data distribution (a cross-entropy; ≥ the oracle's entropy rate in
+    expectation, with equality iff p_G equals the oracle); it punishes collapse.
+    """
+    return float(sequence_nll_per_token(policy, heldout, batch_size=batch_size).mean())
+
+
+@torch.no_grad()
+def entropy_per_token(
+    policy: SequencePolicy,
+    n_samples: int = 1000,
+    generator: torch.Generator | None = None,
+    *,
+    batch_size: int = 256,
+) -> MonteCarloEstimate:
+    """H(p_G)/T ≈ mean of −log p_G(S)/T over S ~ p_G, with its standard error (nats per token)."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer ≥ 2 (for a standard error), got {n_samples!r}")
+    bs = _check_batch_size(batch_size)
+    values = []
+    for start in range(0, int(n_samples), bs):
+        seqs = policy.sample(min(bs, int(n_samples) - start), generator=generator)
+        values.append(-policy.log_prob(seqs).double().cpu() / policy.horizon)
+    v = torch.cat(values)
+    return MonteCarloEstimate(float(v.mean()), float(v.std() / np.sqrt(v.numel())), int(v.numel()))
+
+
+def distinct_n(sequences: Any, n: int) -> float:
+    """Fraction of distinct n-grams: #unique n-grams / #n-grams, pooled over all sequences.
+
+    Each sequence of length T contributes T − n + 1 n-grams (contiguous windows). 1 = no n-gram
+    repeats anywhere; close to 0 = a few n-grams repeated (mode collapse).
+    """
+    if isinstance(sequences, Tensor):
+        sequences = sequences.detach().cpu().numpy()
+    seqs = np.asarray(sequences)
+    if seqs.ndim != 2 or seqs.shape[0] == 0 or seqs.shape[1] == 0:
+        raise ValueError(f"sequences must be a non-empty (N, T) array, got shape {seqs.shape}")
+    if seqs.dtype.kind not in "iu":
+        raise ValueError(f"sequences must hold integer item ids, got dtype {seqs.dtype}")
+    T = seqs.shape[1]
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= T:
+        raise ValueError(f"n must be an integer in 1..T={T}, got {n!r}")
+    windows = np.lib.stride_tricks.sliding_window_view(seqs.astype(np.int64), n, axis=1).reshape(-1, n)
+    return float(np.unique(windows, axis=0).shape[0] / windows.shape[0])
+
+
+# =============================================================================================
+# Next-item ranking
+# =============================================================================================
+
+
+def ranking_metrics(
+    scores: Any,
+    targets: Any,
+    ks: Sequence[int] = (10, 20),
+    *,
+    ties: Literal["expected", "pessimistic"] = "expected",
+) -> dict[str, float]:
+    """HR@k, NDCG@k and MRR@k of a full ranking over all V items (higher score = ranked higher).
+
+    For row i with target item y, let g = #{j: score_j > score_y} and e = #{j ≠ y: score_j =
+    score_y}. The target's rank r is g + 1 without ties. With ``ties="expected"`` (default) each
+    metric is its expectation over uniformly random tie-breaking, i.e. r uniform on g+1 … g+e+1
+    (a constant scorer gets exactly the random baseline, HR@k = k/V); ``"pessimistic"`` takes
+    r = g + e + 1. Per row: HR@k = [r ≤ k], NDCG@k = [r ≤ k]/log₂(r + 1) (one relevant item),
+    MRR@k = [r ≤ k]/r; the returned values are means over rows, keyed ``"HR@k"``, ``"NDCG@k"``,
+    ``"MRR@k"``.
+    """
+    s = torch.as_tensor(scores)
+    if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
+        raise ValueError(f"scores must have shape (N, V) with N, V ≥ 1, got {tuple(s.shape)}")
+    if not s.dtype.is_floating_point:
+        s = s.double()
+    if torch.isnan(s).any():
+        raise ValueError("scores contain NaN; rankings are undefined")
+    N, V = s.shape
+    y = torch.as_tensor(targets, device=s.device)
+    if y.shape != (N,) or y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(
+            f"targets must be {N} integer item ids (shape ({N},)), got {tuple(y.shape)} {y.dtype}"
+        )
+    y = y.long()
+    if (y < 0).any() or (y >= V).any():
+        bad = int(y[(y < 0) | (y >= V)][0])
+        raise ValueError(f"target item {bad} is outside 0..{V - 1} (V={V})")
+    if ties not in ("expected", "pessimistic"):
+        raise ValueError(f"ties must be 'expected' or 'pessimistic', got {ties!r}")
+    ks = [int(k) for k in ks]
+    if not ks or any(k < 1 for k in ks):
+        raise ValueError(f"ks must be positive integers, got {ks}")
+    target_score = s.gather(1, y[:, None])
+    greater = (s > target_score).sum(dim=1).cpu().numpy().astype(np.int64)
+    equal = ((s == target_score).sum(dim=1) - 1).cpu().numpy().astype(np.int64)
+    if ties == "pessimistic":
+        greater, equal = greater + equal, np.zeros_like(equal)
+    # Expectations over r uniform on lo+1 … hi with lo = g, hi = g+e+1, via prefix sums of the gains.
+    lo, hi = greater, greater + equal + 1
+    ranks = np.arange(1, V + 1, dtype=np.float64)
+    out: dict[str, float] = {}
+    for k in ks:
+        kk = min(k, V)
+        gains = {
+            "HR": np.ones(kk),
+            "NDCG": 1.0 / np.log2(ranks[:kk] + 1.0),
+            "MRR": 1.0 / ranks[:kk],
+        }
+        for name, gain in gains.items():
+            cum = np.concatenate([[0.0], np.cumsum(gain)])  # cum[r] = Σ_{j ≤ r} gain_j
+            spread = (cum[np.minimum(hi, kk)] - cum[np.minimum(lo, kk)]) / (hi - lo)
+            single = np.where(hi <= kk, gain[np.minimum(hi, kk) - 1], 0.0)  # exact when untied
+            per_row = np.where(hi - lo == 1, single, spread)
+            out[f"{name}@{k}"] = float(per_row.mean())
+    return out
