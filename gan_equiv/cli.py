@@ -12,6 +12,8 @@ import argparse
 import sys
 import time
 
+import torch
+
 from gan_equiv.equivalence import CHECKS, make_tiny_problem, run_all_checks
 
 PRESETS = ("seqgan_oracle", "tiny_exact")
@@ -57,6 +59,10 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     else:
         config = {"seqgan_oracle": seqgan_oracle_preset, "tiny_exact": tiny_exact_preset}[args.preset]()
     config = apply_overrides(config, overrides)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     setup = prepare_run(config)
     trainer = Trainer(config, setup.train_data, evaluator=setup.evaluator)
     print(f"run {config.name}: {setup.description}; device {trainer.device}; out {config.run_dir}")
@@ -107,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         default=None,
         help="checkpoint to resume (default: latest in run dir)",
+    )
+    train.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 is fastest for tiny problems)"
     )
     train.set_defaults(func=_train)
     return parser
