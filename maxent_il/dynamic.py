@@ -87,7 +87,13 @@ class SoftBellmanResult:
     def next_item_log_probs(self, prefixes: Any) -> np.ndarray:
         """log π_t(· | h_t) for histories h_t = s_1 … s_{t−1} of equal length t−1 < T: shape (N, V)."""
         V, T = self.features.space.n_items, self.features.space.horizon
-        pre = np.asarray(prefixes, dtype=np.int64)
+        raw = np.asarray(prefixes)
+        if raw.size and (
+            raw.dtype.kind not in "iuf"
+            or (raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw == np.round(raw))))
+        ):
+            raise ValueError(f"prefixes must hold integer item ids, got dtype {raw.dtype}: {raw.ravel()[:4]}")
+        pre = raw.astype(np.int64)
         if pre.ndim != 2 or pre.shape[1] >= T:
             raise ValueError(f"prefixes must have shape (N, t−1) with t−1 < T={T}, got {pre.shape}")
         if pre.size and (pre.min() < 0 or pre.max() >= V):
@@ -111,6 +117,8 @@ class SoftBellmanResult:
 
     def sample(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
         """n exact ancestral draws from P_θ via the conditionals π_t: int64 array (n, T)."""
+        if n < 0:
+            raise ValueError(f"n must be non-negative, got {n}")
         T = self.features.space.horizon
         out = np.empty((n, T), dtype=np.int64)
         for t in range(T):  # loop over T steps, vectorized over n sequences

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from maxent_il.dynamic import soft_bellman
-from maxent_il.features import FeatureMap
+from maxent_il.features import FeatureMap, check_theta
 
 ExactMethod = Literal["auto", "enumerate", "dp"]
 
@@ -42,8 +42,13 @@ class Demonstrations:
             w = np.asarray(weights, dtype=np.float64)
             if w.shape != (seqs.shape[0],):
                 raise ValueError(f"weights must have shape ({seqs.shape[0]},) like the demos, got {w.shape}")
-            if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-                raise ValueError("weights must be finite, non-negative and not all zero")
+            bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+            if bad.size:
+                raise ValueError(
+                    f"weights[{bad[0]}] = {float(w[bad[0]])!r}; weights must be finite and non-negative"
+                )
+            if w.sum() <= 0:
+                raise ValueError("weights are all zero; give at least one positive weight")
             w = w / w.sum()
         return cls(seqs, w)
 
@@ -74,9 +79,13 @@ def model_moments(
 
 def check_l2(l2: float) -> float:
     """Validate the L2 strength λ ≥ 0."""
-    if not np.isfinite(l2) or l2 < 0:
+    try:
+        value = float(l2)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value) or value < 0:
         raise ValueError(f"l2 must be a finite non-negative number, got {l2!r}")
-    return float(l2)
+    return value
 
 
 def log_likelihood_and_gradient(
@@ -92,6 +101,7 @@ def log_likelihood_and_gradient(
     Sign: LL is to be *maximized*; ∇LL = −E_demo f + E_P f − λθ points uphill.
     """
     theta = features.check_theta(theta)
+    target_moments = check_theta(target_moments, features.dim, name="target_moments")
     l2 = check_l2(l2)
     log_z, expected = model_moments(features, theta, method=method)
     ll = -float(theta @ target_moments) - log_z - 0.5 * l2 * float(theta @ theta)

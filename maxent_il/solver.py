@@ -7,13 +7,14 @@ constraint (6) holds and P_θ* is the max-entropy distribution of (7) (strong du
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 
-from maxent_il.features import FeatureMap
+from maxent_il.features import FeatureMap, check_theta
 from maxent_il.likelihood import (
     Demonstrations,
     ExactMethod,
@@ -36,13 +37,15 @@ class MaxEntFit:
         theta: fitted cost parameters θ*, shape (d,).
         log_likelihood: LL(θ*) including the −(λ/2)‖θ‖² term.
         gradient_norm: ‖∇LL(θ*)‖_∞ (eq. 15).
-        iterations: L-BFGS iterations taken.
+        iterations: L-BFGS iterations taken, plus gradient-only polishing steps if any.
         converged: whether ‖∇LL‖_∞ ≤ gtol.
         demo_moments: E_demo f, shape (d,).
         model_moments: E_{P_θ*} f, shape (d,).
         log_partition: log Z(θ*).
         entropy: H(P_θ*) = log Z + θ*·E_P f.
-        unused_features: indices of features with zero demo count (optimum at +∞ when λ = 0).
+        unused_features: indices of features that never occur in the demos but do occur in some
+            sequence (more generally: sit at their smallest possible value), so the optimum has
+            θ_i = +∞ when λ = 0.
         message: the optimizer's message.
     """
 
@@ -62,6 +65,27 @@ class MaxEntFit:
     def moment_gap(self) -> float:
         """‖E_P f − E_demo f‖_∞: the violation of constraint (6)."""
         return float(np.abs(self.model_moments - self.demo_moments).max())
+
+
+def _unused_features(features: FeatureMap, target: np.ndarray, method: ExactMethod) -> tuple[int, ...]:
+    """Features the target puts at the smallest value any sequence gives them, though they vary.
+
+    For such a feature ∂LL/∂θ_i = E_P f_i − target_i − λθ_i > −λθ_i at every finite θ (P_θ has full
+    support), so with λ = 0 the optimum has θ_i = +∞. For state-action counts this means "never
+    occurs in the demos, yet occurs in some sequence"; a feature that occurs in no sequence at all
+    (e.g. a 'last' transition when T = 1) has zero gradient and is not reported. This is a
+    sufficient condition for an optimum at infinity, not a necessary one.
+    """
+    if features.is_decomposable:  # counts ≥ 0, and each pair can be avoided by some sequence
+        _, uniform = model_moments(features, np.zeros(features.dim), method=method)
+        return tuple(int(i) for i in np.flatnonzero((target <= 0.0) & (uniform > 0.0)))
+    lo = np.full(features.dim, np.inf)
+    hi = np.full(features.dim, -np.inf)
+    for _, seqs in features.space.iter_chunks():
+        F = features.counts(seqs)
+        lo, hi = np.minimum(lo, F.min(axis=0)), np.maximum(hi, F.max(axis=0))
+    at_min = target <= lo + 1e-12 * np.maximum(1.0, np.abs(lo))
+    return tuple(int(i) for i in np.flatnonzero(at_min & (lo < hi)))
 
 
 def fit_maxent(
@@ -90,17 +114,18 @@ def fit_maxent(
         method: ``"dp"``, ``"enumerate"`` or ``"auto"`` (DP for decomposable features).
 
     Warns:
-        UnboundedOptimumWarning: when λ = 0 and some features never occur in the demos; their
-        θ_i grow without bound and P_θ gives their sequences vanishing probability.
+        UnboundedOptimumWarning: when λ = 0 and some features never occur in the demos (though
+        some sequence has them); their θ_i grow without bound and P_θ gives their sequences
+        vanishing probability.
     """
     l2 = check_l2(l2)
     if (demos is None) == (target_moments is None):
         raise ValueError("give exactly one of demos or target_moments")
     if target_moments is not None:
-        target = features.check_theta(target_moments).copy()
+        target = check_theta(target_moments, features.dim, name="target_moments").copy()
     else:
         target = demo_moments(features, Demonstrations.from_any(features, demos, weights))
-    unused = tuple(int(i) for i in np.flatnonzero(target <= 0.0))
+    unused = _unused_features(features, target, method)
     if unused and l2 == 0.0:
         shown = ", ".join(features.name(i) for i in unused[:8])
         more = f" and {len(unused) - 8} more" if len(unused) > 8 else ""
@@ -125,19 +150,58 @@ def fit_maxent(
         options={"maxiter": max_iter, "gtol": gtol, "ftol": 0.0, "maxcor": 30},
     )
     theta = np.asarray(res.x, dtype=np.float64)
+    iterations, message = int(res.nit), str(res.message)
     ll, grad = log_likelihood_and_gradient(features, theta, target, l2=l2, method=method)
+    if np.abs(grad).max() > gtol and iterations < max_iter:
+        # L-BFGS's line search needs LL to decrease by more than its rounding error (~1e-16·|LL|),
+        # so it stalls with ‖∇LL‖ near 1e-8 … 1e-7 once |LL| is large; the gradient is still exact.
+        theta, steps = _gradient_polish(lambda t: objective(t)[1], theta, gtol, max_iter - iterations)
+        iterations += steps
+        message += f"; then {steps} gradient-only (Barzilai-Borwein) polishing steps"
+        ll, grad = log_likelihood_and_gradient(features, theta, target, l2=l2, method=method)
     log_z, expected = model_moments(features, theta, method=method)
     gnorm = float(np.abs(grad).max())
     return MaxEntFit(
         theta=theta,
         log_likelihood=ll,
         gradient_norm=gnorm,
-        iterations=int(res.nit),
+        iterations=iterations,
         converged=gnorm <= gtol,
         demo_moments=target,
         model_moments=expected,
         log_partition=log_z,
         entropy=float(log_z + theta @ expected),
         unused_features=unused,
-        message=str(res.message),
+        message=message,
     )
+
+
+def _gradient_polish(
+    grad_fn: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, gtol: float, max_steps: int
+) -> tuple[np.ndarray, int]:
+    """Drive ‖∇‖_∞ below gtol with Barzilai-Borwein steps, which use gradients only.
+
+    Near the optimum the objective is close to quadratic and BB converges fast; no function value
+    is needed, so the rounding of LL does not stop it. Steps are capped at 1 per coordinate, and
+    the iterate with the smallest gradient norm is returned (never a worse one than the start).
+    """
+    g = grad_fn(theta)
+    best, best_norm = theta, float(np.abs(g).max())
+    x_prev, g_prev, alpha = theta, g, 1e-2
+    for step in range(1, min(max_steps, 200) + 1):
+        delta = alpha * g_prev
+        delta *= min(1.0, 1.0 / max(float(np.abs(delta).max()), 1e-300))
+        x = x_prev - delta
+        if not np.all(np.isfinite(x)):
+            return best, step
+        g = grad_fn(x)
+        norm = float(np.abs(g).max())
+        if norm < best_norm:
+            best, best_norm = x, norm
+        if norm <= gtol:
+            return best, step
+        s, y = x - x_prev, g - g_prev
+        sy = float(s @ y)
+        alpha = float(s @ s) / sy if sy > 0 else alpha
+        x_prev, g_prev = x, g
+    return best, min(max_steps, 200)

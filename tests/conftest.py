@@ -21,7 +21,7 @@ AUTOGRAD_TOL = 1e-8
 FINITE_DIFF_TOL = 1e-6
 #: float32 training paths.
 FLOAT32_TOL = 1e-4
-#: iterative solvers (L-BFGS to gtol 1e-9, SLSQP on the primal) vs exact quantities.
+#: iterative solvers (L-BFGS to gtol 1e-9, Newton on the primal) vs exact quantities.
 SOLVER_TOL = 1e-6
 #: Monte-Carlo: |mean − exact| must lie within this many standard errors.
 MC_Z_SCORE = 5.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from maxent_il.features import STATE_KINDS, StateActionFeatures
+from maxent_il.features import STATE_KINDS, CustomFeatures, StateActionFeatures
 from maxent_il.space import SequenceSpace
 
 
@@ -73,3 +73,43 @@ def demos(draw: st.DrawFn, space: SequenceSpace, *, max_n: int = 30) -> np.ndarr
     rng = np.random.default_rng(draw(seeds()))
     n = draw(st.integers(1, max_n))
     return rng.integers(0, space.n_items, size=(n, space.horizon))
+
+
+@st.composite
+def small_problems(
+    draw: st.DrawFn, *, states: tuple[str, ...] = STATE_KINDS, max_sequences: int = 64, scale: float = 3.0
+) -> tuple[StateActionFeatures, np.ndarray]:
+    """Like :func:`problems`, restricted to V^T ≤ ``max_sequences`` (for solver-heavy tests)."""
+    n_items = draw(st.integers(2, 4))
+    max_t = 1
+    while n_items ** (max_t + 1) <= max_sequences and max_t < 4:
+        max_t += 1
+    space = SequenceSpace(n_items, draw(st.integers(1, max_t)))
+    features = StateActionFeatures(space, draw(st.sampled_from(states)))
+    rng = np.random.default_rng(draw(seeds()))
+    theta = np.clip(rng.normal(scale=scale / 2, size=features.dim), -scale, scale)
+    return features, theta
+
+
+@st.composite
+def custom_feature_maps(draw: st.DrawFn, *, max_items: int = 3, max_horizon: int = 3) -> CustomFeatures:
+    """A non-decomposable :class:`CustomFeatures` map: a random table of small integer features.
+
+    Each sequence S gets the row ``table[index(S)]`` with entries in {0, 1, 2} and 1 ≤ d ≤ 5, so
+    no structure of the state-action maps (one feature per step) can be relied on.
+    """
+    space = draw(spaces(max_items=max_items, max_horizon=max_horizon))
+    rng = np.random.default_rng(draw(seeds()))
+    dim = draw(st.integers(1, 5))
+    table = rng.integers(0, 3, size=(space.size, dim)).astype(np.float64)
+    return CustomFeatures(space, lambda seqs: table[space.encode(seqs)], dim)
+
+
+def unigram_features(space: SequenceSpace) -> CustomFeatures:
+    """Custom map with f_v(S) = number of times item v occurs in S (d = V): a unigram cost."""
+    n_items = space.n_items
+
+    def counts(seqs: np.ndarray) -> np.ndarray:
+        return (seqs[:, :, None] == np.arange(n_items)).sum(axis=1).astype(np.float64)
+
+    return CustomFeatures(space, counts, n_items, tuple(f"count[{v}]" for v in range(n_items)))

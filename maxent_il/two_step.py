@@ -1,0 +1,607 @@
+"""The two-step procedure of paper §4: approximate LL (16, 17), q-step (18, 20), c-step (19, 21).
+
+Exact on tiny enumerable spaces (float64, every sum over all V^T sequences in index order):
+
+    (15)  ∇LL(θ)       = −E_demo f + E_{P_θ} f                      (exact gradient, ascent)
+    (16)  ∇LL(θ) ≈ g_q = −E_demo f + E_q f                           (q replaces P_θ)
+    (17)  LL_q(θ)      = −E_demo c + E_q c,   c(S) = θ·f(S)          (integral of 16 for fixed q)
+    (18)  min_q KL(q‖P_θ) = E_q c − H(q) + log Z                     (E4)
+    (20)  min_q F(q),  F(q) = E_q[c(S) + log q(S)] = KL(q‖P_θ) − log Z
+    (21)  max_θ LL_q(θ) for fixed q                                  (linear in θ: unbounded)
+
+Three identities tie them together and are what the tests check:
+
+* g_q − ∇LL = E_q f − E_P f, so (16) = (15) when q = P_θ (E5), and coordinate-wise
+  |E_q f_i − E_P f_i| ≤ (max_S f_i − min_S f_i)·TV(q, P) ≤ 2‖f‖_∞·TV ≤ ‖f‖_∞·√(2 KL(q‖P))
+  (Pinsker: TV ≤ √(KL/2)); see :func:`gradient_gap_bound`. The gap vanishes iff E_q f = E_P f,
+  which forces q = P_θ only when S ↦ f(S) has rank V^T (``history`` features, or T ≤ 2); for
+  ``last``/``time_last`` with T ≥ 3 some q ≠ P_θ give the exact gradient.
+* LL(θ) = LL_q(θ) − H(q) − KL(q‖P_θ): (17) minus H(q) is an *upper* bound on the exact LL, tight
+  iff q = P_θ. The q-step lowers it, the c-step raises it: a saddle problem max_θ min_q, not an
+  EM-style joint ascent.
+* (21) is linear in θ, so only a gradient step of it is meaningful (:func:`c_step`); along
+  g = ∇(17) the objective grows as value(θ) + s‖g‖² (:func:`c_step_objective_is_unbounded`).
+
+The q-step is exact (q = P_θ, :func:`exact_q_step`) or k gradient-descent steps on (20) over a
+tabular autoregressive q (:class:`TabularQ`, :func:`inexact_q_step`), whose exact gradient is a
+soft-Q backward recursion on the prefix tree. :func:`two_step` runs the loop and records the exact
+LL beside the approximations; :func:`exact_ll_ascent` is the reference it reproduces (E6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import logsumexp
+
+from maxent_il.features import FeatureMap, check_theta
+from maxent_il.gibbs import check_distribution
+from maxent_il.likelihood import check_l2, log_likelihood_and_gradient
+from maxent_il.likelihood import demo_moments as _demo_moments
+from maxent_il.space import SequenceSpace
+
+QStep = Literal["exact", "inexact"]
+Q_STEPS: tuple[str, ...] = ("exact", "inexact")
+
+
+# --- validation helpers --------------------------------------------------------------------------
+def _positive(value: Any, name: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = np.nan
+    if isinstance(value, bool) or not np.isfinite(out) or out <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return out
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _distribution(features: FeatureMap, q: Any) -> np.ndarray:
+    """q over all V^T sequences (a probability vector in index order, or a :class:`TabularQ`)."""
+    if isinstance(q, TabularQ):
+        if q.space != features.space:
+            raise ValueError(f"q lives on {q.space} but the features on {features.space}")
+        return q.probabilities()
+    return check_distribution(q, features.space.size)
+
+
+def _moments(features: FeatureMap, demo_moments_: Any) -> np.ndarray:
+    return check_theta(demo_moments_, features.dim, name="demo_moments")
+
+
+def _log_gibbs(costs: np.ndarray) -> tuple[np.ndarray, float]:
+    """(log P_θ over the space, log Z) from the costs of every sequence (eq. 8)."""
+    log_z = float(logsumexp(-costs))
+    return -costs - log_z, log_z
+
+
+def _kl(q: np.ndarray, log_p: np.ndarray) -> float:
+    nz = q > 0
+    return float(np.sum(q[nz] * (np.log(q[nz]) - log_p[nz])))
+
+
+def _neg_entropy(q: np.ndarray) -> float:
+    nz = q > 0
+    return float(np.sum(q[nz] * np.log(q[nz])))
+
+
+# --- eqs. (16), (17) -----------------------------------------------------------------------------
+def approximate_log_likelihood(
+    features: FeatureMap, theta: Any, demo_moments: Any, q: Any, *, l2: float = 0.0
+) -> float:
+    """Eq. (17): LL_q(θ) = −E_demo c + E_q c (minus (λ/2)‖θ‖² when ``l2`` = λ > 0).
+
+    Exact LL(θ) = LL_q(θ) − H(q) − KL(q‖P_θ), so this is the exact LL up to a q-dependent
+    constant only when q = P_θ. ``q`` is a probability vector over all V^T sequences in
+    :class:`SequenceSpace` index order, or a :class:`TabularQ`.
+    """
+    theta = features.check_theta(theta)
+    target = _moments(features, demo_moments)
+    q_expect = features.weighted_counts(features.space.all_sequences(), _distribution(features, q))
+    return float(theta @ (q_expect - target)) - 0.5 * check_l2(l2) * float(theta @ theta)
+
+
+def approximate_gradient(
+    features: FeatureMap, theta: Any, demo_moments: Any, q: Any, *, l2: float = 0.0
+) -> np.ndarray:
+    """Eq. (16): g_q = −E_demo f + E_q f (minus λθ), the gradient of (17) for fixed q: shape (d,)."""
+    theta = features.check_theta(theta)
+    target = _moments(features, demo_moments)
+    q_expect = features.weighted_counts(features.space.all_sequences(), _distribution(features, q))
+    return q_expect - target - check_l2(l2) * theta
+
+
+# --- E5: the gradient gap and its bounds ---------------------------------------------------------
+@dataclass(frozen=True)
+class GradientGap:
+    """‖(16) − (15)‖_∞ = ‖E_q f − E_P f‖_∞ and the chain of bounds it satisfies.
+
+    For every coordinate i and any constant m_i, E_q f_i − E_P f_i = Σ_S (q − P)(S)(f_i(S) − m_i);
+    with m_i the midrange this gives |E_q f_i − E_P f_i| ≤ ½‖q − P‖₁·(max f_i − min f_i). Hence
+
+        gap ≤ range_bound ≤ tv_bound ≤ pinsker_bound,  where
+        range_bound   = TV · max_i (max_S f_i − min_S f_i),
+        tv_bound      = ‖f‖_∞ · 2 TV           (range_i ≤ 2 max_S |f_i| ≤ 2‖f‖_∞),
+        pinsker_bound = ‖f‖_∞ · √(2 KL(q‖P))   (Pinsker: TV ≤ √(KL/2)),
+
+    with TV = ½ Σ_S |q(S) − P(S)| and ‖f‖_∞ = max_S max_i |f_i(S)| (up to T for state-action
+    counts).
+
+    Attributes:
+        gap: ‖E_q f − E_P f‖_∞.
+        difference: E_q f − E_P f, shape (d,) (= (16) − (15), the demo and λ terms cancel).
+        feature_range: max_S f_i − min_S f_i, shape (d,); |difference_i| ≤ feature_range_i · tv.
+        range_bound, tv_bound, pinsker_bound: the bounds above.
+        tv: total variation TV(q, P_θ).
+        kl: KL(q‖P_θ).
+        feature_sup: ‖f‖_∞.
+    """
+
+    gap: float
+    difference: np.ndarray
+    feature_range: np.ndarray
+    range_bound: float
+    tv_bound: float
+    pinsker_bound: float
+    tv: float
+    kl: float
+    feature_sup: float
+
+
+def feature_extremes(features: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
+    """(min_S f(S), max_S f(S)) per coordinate over the whole space, each of shape (d,)."""
+    lo = np.full(features.dim, np.inf)
+    hi = np.full(features.dim, -np.inf)
+    chunk = max(1, 2**22 // features.dim)  # keep each dense (n, d) block near 32 MiB
+    for _, seqs in features.space.iter_chunks(chunk_size=chunk):
+        counts = features.counts(seqs)
+        lo = np.minimum(lo, counts.min(axis=0))
+        hi = np.maximum(hi, counts.max(axis=0))
+    return lo, hi
+
+
+def _gap(
+    q: np.ndarray,
+    log_p: np.ndarray,
+    q_expect: np.ndarray,
+    p_expect: np.ndarray,
+    extremes: tuple[np.ndarray, np.ndarray],
+) -> GradientGap:
+    lo, hi = extremes
+    diff = q_expect - p_expect
+    tv = 0.5 * float(np.abs(q - np.exp(log_p)).sum())
+    kl = max(_kl(q, log_p), 0.0)
+    sup = float(max(np.abs(lo).max(), np.abs(hi).max()))
+    rng = hi - lo
+    return GradientGap(
+        gap=float(np.abs(diff).max()),
+        difference=diff,
+        feature_range=rng,
+        range_bound=float(rng.max()) * tv,
+        tv_bound=sup * 2.0 * tv,
+        pinsker_bound=sup * float(np.sqrt(2.0 * kl)),
+        tv=tv,
+        kl=kl,
+        feature_sup=sup,
+    )
+
+
+def gradient_gap_bound(features: FeatureMap, q: Any, theta: Any) -> GradientGap:
+    """E5: ‖(16) − (15)‖_∞ = ‖E_q f − E_{P_θ} f‖_∞ and its TV and Pinsker bounds (:class:`GradientGap`)."""
+    theta = features.check_theta(theta)
+    q = _distribution(features, q)
+    seqs = features.space.all_sequences()
+    log_p, _ = _log_gibbs(features.costs(theta, seqs))
+    q_expect = features.weighted_counts(seqs, q)
+    p_expect = features.weighted_counts(seqs, np.exp(log_p))
+    return _gap(q, log_p, q_expect, p_expect, feature_extremes(features))
+
+
+def q_objective(features: FeatureMap, theta: Any, q: Any) -> float:
+    """Eq. (20): F(q) = E_q c − H(q) = E_q[c(S) + log q(S)] = KL(q‖P_θ) − log Z (eq. 18, E4)."""
+    theta = features.check_theta(theta)
+    q = _distribution(features, q)
+    costs = features.costs(theta, features.space.all_sequences())
+    return float(q @ costs) + _neg_entropy(q)
+
+
+# --- tabular autoregressive q --------------------------------------------------------------------
+def _block_offsets(space: SequenceSpace) -> np.ndarray:
+    """Start of the depth-t logit block (histories of length t), t = 0 … T (last = total size)."""
+    V = space.n_items
+    return np.cumsum([0] + [V ** (t + 1) for t in range(space.horizon)])
+
+
+@dataclass(frozen=True, eq=False)
+class TabularQ:
+    """A tabular autoregressive q(S) = Π_t π(s_t | h_t) with softmax logits per prefix-tree node.
+
+    ``logits`` is flat: the block of depth t (t = 0 … T−1) holds the histories h of length t as
+    rows of V logits, in base-V order, so that the entry of (h, a) sits at offset_t + index(h a) —
+    the layout of the ``history`` features (d = V + V² + … + V^T). π(·|h) = softmax(logits[h]).
+
+    Attributes:
+        space: the sequence space.
+        logits: float64 array of shape (V + V² + … + V^T,), finite.
+    """
+
+    space: SequenceSpace
+    logits: np.ndarray
+
+    def __post_init__(self) -> None:
+        size = self.n_logits(self.space)
+        arr = np.array(self.logits, dtype=np.float64)  # own copy
+        if arr.shape != (size,):
+            raise ValueError(
+                f"logits must have shape ({size},) = V + … + V^T for V={self.space.n_items}, "
+                f"T={self.space.horizon}, got {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("logits must be finite (q must give every sequence positive mass)")
+        arr.flags.writeable = False
+        object.__setattr__(self, "logits", arr)
+
+    @staticmethod
+    def n_logits(space: SequenceSpace) -> int:
+        """V + V² + … + V^T: one logit per (history, next item) pair."""
+        return int(_block_offsets(space)[-1])
+
+    @classmethod
+    def uniform(cls, space: SequenceSpace) -> TabularQ:
+        """All logits zero: q is uniform over the V^T sequences."""
+        return cls(space, np.zeros(cls.n_logits(space)))
+
+    @classmethod
+    def from_log_probs(cls, space: SequenceSpace, log_probs: Any) -> TabularQ:
+        """The tabular q equal to exp(log_probs) (finite, over all V^T sequences, normalized or not).
+
+        The logits of (h, a) are the log marginals of the prefix h a, so π(a|h) = q(ha)/q(h).
+        """
+        lp = np.asarray(log_probs, dtype=np.float64)
+        if lp.shape != (space.size,) or not np.all(np.isfinite(lp)):
+            raise ValueError(f"log_probs must be finite with shape ({space.size},), got shape {lp.shape}")
+        V = space.n_items
+        blocks = [lp]
+        for t in range(space.horizon - 1, 0, -1):  # log marginal of prefixes of length t
+            blocks.append(logsumexp(blocks[-1].reshape(V**t, V), axis=1))
+        return cls(space, np.concatenate(blocks[::-1]))
+
+    def blocks(self) -> list[np.ndarray]:
+        """Logits per depth t = 0 … T−1: arrays of shape (V^t, V), rows = histories of length t."""
+        V, off = self.space.n_items, _block_offsets(self.space)
+        return [self.logits[off[t] : off[t + 1]].reshape(V**t, V) for t in range(self.space.horizon)]
+
+    def log_conditionals(self) -> list[np.ndarray]:
+        """log π(a | h) per depth: arrays of shape (V^t, V)."""
+        return [b - logsumexp(b, axis=1, keepdims=True) for b in self.blocks()]
+
+    def log_probs(self) -> np.ndarray:
+        """log q(S) = Σ_t log π(s_t | h_t) over the whole space in index order, shape (V^T,)."""
+        out = np.zeros(1)
+        for lp in self.log_conditionals():  # loop over T depths, vectorized over the tree level
+            out = (out[:, None] + lp).ravel()
+        return out
+
+    def probabilities(self) -> np.ndarray:
+        """q over the whole space in index order, shape (V^T,)."""
+        return np.exp(self.log_probs())
+
+    def objective_and_gradient(self, costs: np.ndarray) -> tuple[float, np.ndarray]:
+        """F(q) = E_q[c(S) + log q(S)] of eq. (20) and its exact gradient w.r.t. the logits.
+
+        ``costs`` are c(S) for every sequence in index order. With π = softmax per node,
+        q(h) the probability of reaching history h, and the soft-Q backward recursion
+
+            V(S) = c(S) at the leaves,   Q(h, a) = log π(a|h) + V(ha),   V(h) = Σ_b π(b|h) Q(h, b),
+
+        V(root) = F(q) and ∂F/∂l(h, a) = q(h) π(a|h) (Q(h, a) − V(h)). Derivation:
+        ∂F = Σ_S q ∂log q · (c + log q) + Σ_S q ∂log q, the last sum is ∂Σq = 0, and
+        ∂log q(S)/∂l(h, a) = [S passes h](1[s_{|h|+1} = a] − π(a|h)); the part of c + log q fixed
+        by h (log q(h)) cancels in the advantage Q − V.
+        """
+        V, T = self.space.n_items, self.space.horizon
+        log_pi = self.log_conditionals()
+        pi = [np.exp(lp) for lp in log_pi]
+        reach = [np.ones(1)]  # q(h) for histories of length t = 0 … T−1
+        for t in range(T - 1):
+            reach.append((reach[t][:, None] * pi[t]).ravel())
+        value = np.asarray(costs, dtype=np.float64)
+        grads: list[np.ndarray] = [np.empty(0)] * T
+        for t in range(T - 1, -1, -1):  # backward over depths, vectorized over each level
+            q_sa = log_pi[t] + value.reshape(V**t, V)
+            value = (pi[t] * q_sa).sum(axis=1)
+            grads[t] = (reach[t][:, None] * pi[t] * (q_sa - value[:, None])).ravel()
+        return float(value[0]), np.concatenate(grads)
+
+
+# --- q-steps (eqs. 18, 20) -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class QStepResult:
+    """Result of a q-step.
+
+    Attributes:
+        q: the new tabular q.
+        objectives: F(q) of eq. (20) before each gradient step and after the last, shape (k+1,);
+            for the exact step the single value F(P_θ) = −log Z.
+    """
+
+    q: TabularQ
+    objectives: np.ndarray
+
+
+def exact_q_step(features: FeatureMap, theta: Any) -> QStepResult:
+    """The exact minimizer of (20) (and of 18): q = P_θ, as a :class:`TabularQ`.
+
+    Its conditionals are the soft Bellman policy of P_θ (E12); computed here from the enumerated
+    log P_θ, so any feature map works.
+    """
+    theta = features.check_theta(theta)
+    log_p, log_z = _log_gibbs(features.costs(theta, features.space.all_sequences()))
+    return QStepResult(TabularQ.from_log_probs(features.space, log_p), np.array([-log_z]))
+
+
+def _descend(q: TabularQ, costs: np.ndarray, n_steps: int, lr: float) -> QStepResult:
+    logits = q.logits.copy()
+    objectives = np.empty(n_steps + 1)
+    for step in range(n_steps):  # k sequential gradient steps
+        value, grad = TabularQ(q.space, logits).objective_and_gradient(costs)
+        objectives[step] = value
+        logits -= lr * grad
+    out = TabularQ(q.space, logits)
+    objectives[n_steps] = out.objective_and_gradient(costs)[0]
+    return QStepResult(out, objectives)
+
+
+def inexact_q_step(
+    features: FeatureMap, theta: Any, q: TabularQ | Any, *, n_steps: int, lr: float
+) -> QStepResult:
+    """k = ``n_steps`` gradient-descent steps on F(q) of eq. (20) from ``q`` (warm start).
+
+    ``q`` is a :class:`TabularQ` or its flat logits. Each step is logits ← logits − lr·∂F/∂logits
+    with the exact gradient of :meth:`TabularQ.objective_and_gradient`.
+    """
+    theta = features.check_theta(theta)
+    n_steps = _count(n_steps, "n_steps (k)")
+    lr = _positive(lr, "lr (the q-step size)")
+    if not isinstance(q, TabularQ):
+        q = TabularQ(features.space, q)
+    elif q.space != features.space:
+        raise ValueError(f"q lives on {q.space} but the features on {features.space}")
+    costs = features.costs(theta, features.space.all_sequences())
+    return _descend(q, costs, n_steps, lr)
+
+
+# --- c-step (eqs. 19, 21) ------------------------------------------------------------------------
+def c_step(
+    theta: Any, features: FeatureMap, demo_moments: Any, q: Any, *, lr: float, l2: float = 0.0
+) -> np.ndarray:
+    """One gradient-ascent step on (21) for fixed q: θ + lr·(−E_demo f + E_q f − λθ) (eq. 16)."""
+    lr = _positive(lr, "lr")
+    theta = features.check_theta(theta)
+    return theta + lr * approximate_gradient(features, theta, demo_moments, q, l2=l2)
+
+
+@dataclass(frozen=True)
+class UnboundednessEvidence:
+    """(21) along the ray θ + s·g, g = ∇(17) = −E_demo f + E_q f, for fixed q.
+
+    Attributes:
+        direction: g, shape (d,).
+        steps: the step sizes s, shape (n,).
+        values: (17) at θ + s·g, shape (n,); equal to value(θ) + s‖g‖² exactly (linear in θ).
+        slope: ‖g‖²; positive unless E_q f = E_demo f, so sup over θ of (21) is +∞.
+        is_unbounded: slope > 0.
+    """
+
+    direction: np.ndarray
+    steps: np.ndarray
+    values: np.ndarray
+    slope: float
+    is_unbounded: bool
+
+
+def c_step_objective_is_unbounded(
+    features: FeatureMap, theta: Any, demo_moments: Any, q: Any, *, steps: Any = (0.0, 1.0, 10.0, 100.0)
+) -> UnboundednessEvidence:
+    """Evidence that max_θ (21) for fixed q is unbounded: (17) grows linearly along its gradient.
+
+    (17) is θ·(E_q f − E_demo f), linear in θ, so value(θ + s g) = value(θ) + s‖g‖² → ∞. Only a
+    gradient step of (21) (:func:`c_step`) is meaningful; EBGAN's margin plays the bounding role.
+    """
+    theta = features.check_theta(theta)
+    g = approximate_gradient(features, theta, demo_moments, q)
+    s = np.asarray(steps, dtype=np.float64).reshape(-1)
+    values = np.array([approximate_log_likelihood(features, theta + si * g, demo_moments, q) for si in s])
+    slope = float(g @ g)
+    return UnboundednessEvidence(g, s, values, slope, slope > 0.0)
+
+
+# --- the loops (E6) ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExactAscentResult:
+    """Plain gradient ascent on the exact LL with eq. (15).
+
+    Attributes:
+        thetas: θ_0 … θ_n, shape (n+1, d).
+        log_likelihoods: LL(θ_t), shape (n+1,).
+        gradient_norms: ‖∇LL(θ_t)‖_∞, shape (n+1,).
+    """
+
+    thetas: np.ndarray
+    log_likelihoods: np.ndarray
+    gradient_norms: np.ndarray
+
+
+def exact_ll_ascent(
+    features: FeatureMap,
+    demo_moments: Any,
+    *,
+    n_iters: int,
+    lr: float,
+    l2: float = 0.0,
+    theta0: Any = None,
+) -> ExactAscentResult:
+    """θ_{t+1} = θ_t + lr·∇LL(θ_t) with the exact gradient (15) (maxent_il.likelihood)."""
+    n_iters = _count(n_iters, "n_iters")
+    lr = _positive(lr, "lr")
+    target = _moments(features, demo_moments)
+    theta = np.zeros(features.dim) if theta0 is None else features.check_theta(theta0).copy()
+    thetas, lls, norms = [theta], [], []
+    for t in range(n_iters + 1):  # sequential iterates
+        ll, grad = log_likelihood_and_gradient(features, thetas[-1], target, l2=l2)
+        lls.append(ll)
+        norms.append(float(np.abs(grad).max()))
+        if t < n_iters:
+            thetas.append(thetas[-1] + lr * grad)
+    return ExactAscentResult(np.array(thetas), np.array(lls), np.array(norms))
+
+
+@dataclass(frozen=True)
+class TwoStepResult:
+    """Per-iteration record of :func:`two_step`; iteration t runs the q-step at θ_t, then the c-step.
+
+    Attributes:
+        thetas: θ_0 … θ_n, shape (n+1, d).
+        exact_ll: exact LL(θ_t) (maxent_il.likelihood), shape (n+1,).
+        approx_ll: (17) at (θ_t, q_t), shape (n,).
+        q_entropy: H(q_t), shape (n,); exact_ll[t] = approx_ll[t] − q_entropy[t] − kl[t].
+        q_objective: F(q_t) of (20), shape (n,).
+        kl: KL(q_t‖P_θt), shape (n,).
+        gradient_gap: ‖(16) − (15)‖_∞ at (θ_t, q_t), shape (n,); θ_{t+1} − (θ_t + lr∇LL(θ_t)) =
+            lr·(E_q f − E_P f), so the per-step deviation from exact ascent is lr·gradient_gap.
+        range_bound, tv_bound, pinsker_bound: the bounds of :class:`GradientGap`, shape (n,).
+        q: the last q, as a :class:`TabularQ` (warm start for a continuation).
+        q_step, k, lr, q_lr, l2: the options used.
+    """
+
+    thetas: np.ndarray
+    exact_ll: np.ndarray
+    approx_ll: np.ndarray
+    q_entropy: np.ndarray
+    q_objective: np.ndarray
+    kl: np.ndarray
+    gradient_gap: np.ndarray
+    range_bound: np.ndarray
+    tv_bound: np.ndarray
+    pinsker_bound: np.ndarray
+    q: TabularQ
+    q_step: str
+    k: int
+    lr: float
+    q_lr: float
+    l2: float
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The last iterate θ_n."""
+        return self.thetas[-1]
+
+
+def two_step(
+    features: FeatureMap,
+    demos: Any = None,
+    *,
+    demo_moments: Any = None,
+    n_iters: int,
+    lr: float,
+    q_step: QStep = "exact",
+    k: int = 1,
+    q_lr: float = 0.1,
+    l2: float = 0.0,
+    theta0: Any = None,
+    q0: TabularQ | Any = None,
+) -> TwoStepResult:
+    """The two-step procedure (20)/(21), exact on an enumerable space.
+
+    Each iteration: the q-step at θ_t — ``"exact"`` (q_t = P_θt, the minimizer of 20) or
+    ``"inexact"`` (k gradient steps on 20 warm-started from q_{t−1}, from ``q0`` or uniform at
+    t = 0) — then one c-step θ_{t+1} = θ_t + lr·(−E_demo f + E_{q_t} f − λθ_t) (eq. 16).
+
+    Args:
+        features: the feature map f.
+        demos: expert sequences (N, T); or give ``demo_moments`` = E_demo f instead.
+        n_iters: number of iterations n ≥ 1.
+        lr: c-step size > 0.
+        q_step: ``"exact"`` or ``"inexact"``.
+        k: gradient steps per inexact q-step (≥ 1).
+        q_lr: q-step size > 0.
+        l2: λ ≥ 0 (a −(λ/2)‖θ‖² term on both the exact and the approximate LL).
+        theta0: starting θ (zeros by default).
+        q0: starting q for the inexact q-step, a :class:`TabularQ` or its logits (uniform by default).
+    """
+    if q_step not in Q_STEPS:
+        raise ValueError(f"unknown q_step {q_step!r}; choose one of {Q_STEPS}")
+    if (demos is None) == (demo_moments is None):
+        raise ValueError("give exactly one of demos or demo_moments")
+    target = _demo_moments(features, demos) if demos is not None else _moments(features, demo_moments)
+    n_iters = _count(n_iters, "n_iters")
+    lr = _positive(lr, "lr")
+    k = _count(k, "k")
+    q_lr = _positive(q_lr, "q_lr")
+    l2 = check_l2(l2)
+    theta = np.zeros(features.dim) if theta0 is None else features.check_theta(theta0).copy()
+    if q0 is None:
+        q = TabularQ.uniform(features.space)
+    else:
+        q = q0 if isinstance(q0, TabularQ) else TabularQ(features.space, q0)
+    if q.space != features.space:
+        raise ValueError(f"q0 lives on {q.space} but the features on {features.space}")
+
+    seqs = features.space.all_sequences()
+    extremes = feature_extremes(features)
+    thetas, exact_ll = [theta], []
+    rec: dict[str, list[float]] = {
+        key: [] for key in ("approx_ll", "q_entropy", "q_objective", "kl", "gap", "range", "tv", "pinsker")
+    }
+    for t in range(n_iters + 1):  # sequential iterates; everything inside is vectorized
+        theta = thetas[-1]
+        ll, grad15 = log_likelihood_and_gradient(features, theta, target, l2=l2)
+        exact_ll.append(ll)
+        if t == n_iters:
+            break
+        costs = features.costs(theta, seqs)
+        log_p, _ = _log_gibbs(costs)
+        if q_step == "exact":
+            q = TabularQ.from_log_probs(features.space, log_p)
+        else:
+            q = _descend(q, costs, k, q_lr).q
+        q_vec = q.probabilities()
+        q_expect = features.weighted_counts(seqs, q_vec)
+        p_expect = grad15 + target + l2 * theta  # E_P f from the exact route of eq. (15)
+        gap = _gap(q_vec, log_p, q_expect, p_expect, extremes)
+        neg_h = _neg_entropy(q_vec)
+        rec["approx_ll"].append(float(theta @ (q_expect - target)) - 0.5 * l2 * float(theta @ theta))
+        rec["q_entropy"].append(-neg_h)
+        rec["q_objective"].append(float(q_vec @ costs) + neg_h)
+        rec["kl"].append(gap.kl)
+        rec["gap"].append(gap.gap)
+        rec["range"].append(gap.range_bound)
+        rec["tv"].append(gap.tv_bound)
+        rec["pinsker"].append(gap.pinsker_bound)
+        thetas.append(theta + lr * (q_expect - target - l2 * theta))
+    arr = {key: np.array(val) for key, val in rec.items()}
+    return TwoStepResult(
+        thetas=np.array(thetas),
+        exact_ll=np.array(exact_ll),
+        approx_ll=arr["approx_ll"],
+        q_entropy=arr["q_entropy"],
+        q_objective=arr["q_objective"],
+        kl=arr["kl"],
+        gradient_gap=arr["gap"],
+        range_bound=arr["range"],
+        tv_bound=arr["tv"],
+        pinsker_bound=arr["pinsker"],
+        q=q,
+        q_step=q_step,
+        k=k,
+        lr=lr,
+        q_lr=q_lr,
+        l2=l2,
+    )
