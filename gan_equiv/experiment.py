@@ -45,6 +45,7 @@ class RunSetup:
         description: one line for logs.
         problem: the exact problem (tiny data only), else None.
         reference_cost: c*(S) of the MaxEnt IRL fit over all V^T sequences (tiny data only).
+        oracle: the data-generating oracle (oracle data only), else None.
     """
 
     train_data: Tensor
@@ -52,6 +53,7 @@ class RunSetup:
     description: str
     problem: ExactProblem | None = None
     reference_cost: np.ndarray | None = None
+    oracle: Any = None
 
 
 def exact_problem(config: TrainConfig) -> ExactProblem:
@@ -115,7 +117,7 @@ def _oracle_setup(config: TrainConfig, *, n_eval: int = 1000) -> RunSetup:
             }
 
     text = f"SeqGAN-style LSTM oracle V={config.n_items} T={config.horizon} seed={config.seed}"
-    return RunSetup(train, evaluate, text)
+    return RunSetup(train, evaluate, text, oracle=oracle)
 
 
 def prepare_run(config: TrainConfig) -> RunSetup:
