@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_equiv.sequences import check_item_tensor
 from maxent_il.features import FeatureMap
 from maxent_il.space import SequenceSpace
 
@@ -46,16 +47,7 @@ class SequenceEnergy(nn.Module):
 
     def check_sequences(self, sequences: Tensor | np.ndarray) -> Tensor:
         """Validate shape and item range; return int64 on the energy's device."""
-        seqs = torch.as_tensor(sequences, device=self.device)
-        if seqs.dtype.is_floating_point or seqs.dtype == torch.bool:
-            raise ValueError(f"sequences must hold integer item ids, got dtype {seqs.dtype}")
-        seqs = seqs.long()
-        if seqs.ndim != 2 or seqs.shape[1] != self.horizon:
-            raise ValueError(f"sequences must have shape (N, {self.horizon}), got {tuple(seqs.shape)}")
-        if seqs.numel() and (int(seqs.min()) < 0 or int(seqs.max()) >= self.n_items):
-            bad = seqs[(seqs < 0) | (seqs >= self.n_items)][0].item()
-            raise ValueError(f"item id {bad} is outside 0..{self.n_items - 1} (V={self.n_items})")
-        return seqs
+        return check_item_tensor(sequences, n_items=self.n_items, length=self.horizon, device=self.device)
 
 
 class TabularEnergy(SequenceEnergy):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gan_equiv.sequences import check_item_tensor
 from maxent_il.space import SequenceSpace
 
 
@@ -71,17 +72,8 @@ class SequencePolicy(nn.Module):
 
     def check_sequences(self, sequences: Tensor | np.ndarray, *, length: int | None = None) -> Tensor:
         """Validate item ids (range, shape) and return an int64 tensor on the policy's device."""
-        seqs = torch.as_tensor(sequences, device=self.device)
-        if seqs.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise ValueError(f"sequences must hold integer item ids, got dtype {seqs.dtype}")
-        seqs = seqs.long()
         want = self.horizon if length is None else length
-        if seqs.ndim != 2 or seqs.shape[1] != want:
-            raise ValueError(f"sequences must have shape (N, {want}), got {tuple(seqs.shape)}")
-        if seqs.numel() and (int(seqs.min()) < 0 or int(seqs.max()) >= self.n_items):
-            bad = seqs[(seqs < 0) | (seqs >= self.n_items)][0].item()
-            raise ValueError(f"item id {bad} is outside 0..{self.n_items - 1} (V={self.n_items})")
-        return seqs
+        return check_item_tensor(sequences, n_items=self.n_items, length=want, device=self.device)
 
     def prefix_states(self, sequences: Tensor) -> Tensor:
         """States after each prefix s_1 … s_t, t = 0 … T: shape (N, T+1, *S)."""

@@ -41,6 +41,7 @@ from gan_equiv.losses import ebgan_discriminator_loss, policy_gradient_surrogate
 from gan_equiv.models import ConstantEnergy, build_energy, build_generator
 from gan_equiv.policies import SequencePolicy
 from gan_equiv.rollouts import mc_q_values
+from gan_equiv.sequences import check_item_tensor
 
 Evaluator = Callable[["Trainer"], dict[str, float]]
 
@@ -117,7 +118,10 @@ class Trainer:
         torch.manual_seed(config.seed)  # parameter initialization
         self.policy = (policy or build_generator(config)).to(self.device)
         self.energy = (energy or build_energy(config)).to(self.device)
-        self.train_data = self.policy.check_sequences(torch.as_tensor(train_data).to(self.device))
+        # validated on the CPU (a clear error naming the bad id), then moved once
+        self.train_data = check_item_tensor(
+            train_data, n_items=config.n_items, length=config.horizon, device=torch.device("cpu")
+        ).to(self.device)
         if self.train_data.shape[0] < 1:
             raise ValueError("train_data is empty; give at least one training sequence")
         self.g_opt = _adam(self.policy, config.g_optim)
