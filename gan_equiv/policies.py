@@ -25,16 +25,26 @@ from gan_equiv.sequences import check_item_tensor
 from maxent_il.space import SequenceSpace
 
 
-def sample_categorical(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One draw per row from softmax(logits): int64 (N,). Inverse-CDF on uniforms from ``generator``."""
-    probs = torch.softmax(logits.double(), dim=-1)
+def inverse_cdf_draw(logits: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """Draw from softmax(logits) at given uniforms ``u`` (N, 1) in [0, 1): (items (N,), log p(item) (N,)).
+
+    Inverse CDF in float64: item = the first index whose cumulative probability exceeds u·total.
+    Zero-probability items are never drawn (u·total can round up to the total with probability
+    ~2^-53; the draw then falls back to the last item of positive mass).
+    """
+    probs = torch.softmax(logits.double(), dim=-1)  # (N, V)
     cdf = probs.cumsum(dim=-1)
-    u = torch.rand(logits.shape[0], 1, generator=generator, dtype=cdf.dtype, device=logits.device)
-    u = u * cdf[:, -1:]
-    drawn = torch.searchsorted(cdf, u, right=True).squeeze(1)
-    # u can round up to the total (probability ~2^-53): fall back to the last item of positive mass
+    drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1)
     last_positive = (probs > 0).cumsum(dim=-1).argmax(dim=-1)
-    return torch.minimum(drawn, last_positive)
+    items = torch.minimum(drawn, last_positive)
+    return items, probs.gather(1, items[:, None]).squeeze(1).log()
+
+
+def sample_categorical(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One draw per row from softmax(logits): int64 (N,), by :func:`inverse_cdf_draw` on uniforms
+    from ``generator`` (one float64 uniform per row)."""
+    u = torch.rand(logits.shape[0], 1, generator=generator, dtype=torch.float64, device=logits.device)
+    return inverse_cdf_draw(logits, u)[0]
 
 
 class SequencePolicy(nn.Module):

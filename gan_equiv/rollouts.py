@@ -41,7 +41,7 @@ from torch import Tensor
 
 from gan_equiv.energies import SequenceEnergy
 from gan_equiv.losses import policy_gradient_surrogate
-from gan_equiv.policies import SequencePolicy
+from gan_equiv.policies import SequencePolicy, inverse_cdf_draw
 from maxent_il.space import EnumerationTooLargeError, SequenceSpace
 
 Mode = Literal["full", "reward_to_go"]
@@ -277,18 +277,6 @@ def exact_policy_gradient(
 
 
 # --- Monte-Carlo rollouts ---------------------------------------------------------------------------
-def _inverse_cdf_draw(logits: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
-    """``sample_categorical``'s arithmetic with the uniforms ``u`` (n, 1) given: (items, log-probs).
-
-    Identical draws to :func:`gan_equiv.policies.sample_categorical` for identical uniforms (a test
-    guards this); also returns log p_G(item | h) in float64 from the same softmax (no extra pass).
-    """
-    probs = torch.softmax(logits.double(), dim=-1)  # (n, V)
-    cdf = probs.cumsum(dim=-1)
-    items = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=logits.shape[1] - 1)
-    return items, probs.gather(1, items[:, None]).squeeze(1).log()
-
-
 @dataclass(frozen=True)
 class _RowBatch:
     """Rollout rows sorted by prefix length L ascending (= remaining length descending).
@@ -346,7 +334,7 @@ def _rollout_rows(
         else:
             u = torch.rand(active, 1, generator=generator, dtype=torch.float64, device=dev)
         for sl in _slices(active, chunk_rows):
-            drawn, logp = _inverse_cdf_draw(policy.logits(state[sl]), u[sl])
+            drawn, logp = inverse_cdf_draw(policy.logits(state[sl]), u[sl])
             out[arange[sl], pos[sl]] = drawn
             log_probs[sl] += logp
             keep = slice(sl.start, min(sl.stop, after))  # rows of this chunk that generate again

@@ -137,13 +137,19 @@ def _check_decomposable(features: FeatureMap) -> StateActionFeatures:
     return features
 
 
+def _row_logsumexp(x: np.ndarray) -> np.ndarray:
+    """log Σ_j exp(x[i, j]) per row, stable (rows of finite values)."""
+    m = x.max(axis=1)
+    return m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+
+
 def _markov_log(features: StateActionFeatures, theta: np.ndarray) -> SoftBellmanResult:
     """Log-domain backup for ``last``/``time_last`` (any cost magnitudes). O(T·V²)."""
     V, T = features.space.n_items, features.space.horizon
     values = np.zeros((T, V))  # values[t-1] = W_{t+1}(a)
     for t in range(T, 1, -1):  # backward over steps t = T … 2
         logits = -theta[features.transition_index(t)] + values[t - 1][None, :]  # (V prev, V a)
-        values[t - 2] = logsumexp(logits, axis=1)
+        values[t - 2] = _row_logsumexp(logits)
     first = -theta[features.first_step_index()] + values[0]
     log_z = float(logsumexp(first))
     expected = np.zeros(features.dim)
@@ -154,7 +160,7 @@ def _markov_log(features: StateActionFeatures, theta: np.ndarray) -> SoftBellman
         idx = features.transition_index(t)
         log_pi = -theta[idx] + values[t - 1][None, :] - values[t - 2][:, None]
         joint = marginals[t - 2][:, None] * np.exp(log_pi)  # P(s_{t−1}=x, s_t=a), (V, V)
-        np.add.at(expected, idx.ravel(), joint.ravel())
+        expected[idx.ravel()] += joint.ravel()  # indices are distinct within one step
         marginals[t - 1] = joint.sum(axis=0)
     return SoftBellmanResult(features, theta, log_z, expected, marginals, values)
 

@@ -7,14 +7,24 @@ features the same quantities come much faster from :mod:`maxent_il.dynamic`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
 
-from maxent_il.features import FeatureMap
+from maxent_il.features import CustomFeatures, FeatureMap, StateActionFeatures
 from maxent_il.space import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SEQUENCES
+
+#: The running sums of the streaming log-sum-exp are rescaled only when a chunk's largest −c(S)
+#: exceeds their reference by more than this; terms are then at most e^RESCALE_SLACK, far from
+#: float64 overflow, and rescaling (O(d)) stays rare even when the costs fall chunk after chunk.
+RESCALE_SLACK = 256.0
+#: Chunk moments come from one dense ``bincount`` while d ≤ this × (number of indices in the
+#: chunk); beyond that (e.g. 'history' features, d ≈ V^T) one bincount per step over the range of
+#: indices the chunk touches, so a chunk's cost does not grow with d.
+DENSE_MOMENTS_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -43,28 +53,99 @@ def gibbs_stats(
 ) -> GibbsStats:
     """log Z, E_P f, E_P c and H(P) of eq. (8) in one streaming pass over the space.
 
-    The pass keeps a running maximum m of −c(S) and rescales its partial sums Σ e^{−c−m} and
-    Σ e^{−c−m} f when m grows, so the result is exact for costs of any magnitude.
+    Each chunk yields its own maximum m_c of −c(S), its mass Σ e^{−c−m_c} and its moments
+    Σ e^{−c−m_c} f. They are merged in index order into running sums kept relative to a reference
+    m ≤ max −c seen so far (a streaming log-sum-exp): when a chunk's m_c exceeds m by more than
+    ``RESCALE_SLACK`` the sums are rescaled to m_c, so no term overflows or underflows and the
+    result is exact for costs of any magnitude.
     """
     theta = features.check_theta(theta)
-    running_max = -np.inf
-    mass = 0.0  # Σ exp(−c − running_max)
-    moments = np.zeros(features.dim)  # Σ exp(−c − running_max) f(S), shape (d,)
+    kernel = _chunk_kernel(features, theta)
+    reference = -np.inf  # m: all running sums are relative to e^m
+    mass = 0.0  # Σ exp(−c − m)
+    moments = np.zeros(features.dim)  # Σ exp(−c − m) f(S), shape (d,)
     for _, seqs in features.space.iter_chunks(chunk_size=chunk_size, max_sequences=max_sequences):
-        neg_cost = -features.costs(theta, seqs)  # (n,)
-        chunk_max = float(neg_cost.max())
-        if chunk_max > running_max:
-            scale = np.exp(running_max - chunk_max)
-            mass *= scale
-            moments *= scale
-            running_max = chunk_max
-        w = np.exp(neg_cost - running_max)  # (n,)
-        mass += float(w.sum())
-        moments += features.weighted_counts(seqs, w)
-    log_z = running_max + np.log(mass)
+        chunk_max, chunk_mass, segments = kernel(seqs)
+        if chunk_max > reference + RESCALE_SLACK:  # (always true for the first chunk)
+            shrink = np.exp(reference - chunk_max)
+            mass *= shrink
+            moments *= shrink
+            reference = chunk_max
+        scale = np.exp(chunk_max - reference)  # in [0, e^RESCALE_SLACK]
+        mass += scale * chunk_mass
+        for start, values in segments:
+            moments[start : start + values.size] += scale * values
+    log_z = reference + np.log(mass)
     expected = moments / mass
     expected_cost = float(theta @ expected)
     return GibbsStats(float(log_z), expected, expected_cost, float(log_z + expected_cost))
+
+
+#: A chunk's (m_c, Σ e^{−c−m_c}, moments) with the moments Σ e^{−c−m_c} f given as segments
+#: ``(start, values)`` of the d-vector (one segment for small d; one per step for large d).
+ChunkStats = tuple[float, float, list[tuple[int, np.ndarray]]]
+
+
+def _chunk_kernel(features: FeatureMap, theta: np.ndarray) -> Callable[[np.ndarray], ChunkStats]:
+    """The per-chunk kernel ``seqs ↦ (m_c, Σ e^{−c−m_c}, Σ e^{−c−m_c} f)``, m_c = max −c on the chunk.
+
+    Built-in state-action features evaluate the feature indices once per chunk (one feature
+    fires per step, so c(S) = Σ_t θ[idx_t] and Σ w f is a ``np.bincount``); custom maps
+    evaluate f once and reuse it for both the costs and the moments; any other map goes through
+    its ``costs`` and ``weighted_counts`` methods.
+    """
+    if _uses_builtin_kernels(features, StateActionFeatures):
+        return partial(_state_action_chunk, features, theta)
+    if _uses_builtin_kernels(features, CustomFeatures):
+        return partial(_custom_chunk, features, theta)
+    return partial(_generic_chunk, features, theta)
+
+
+def _uses_builtin_kernels(features: FeatureMap, cls: type) -> bool:
+    """True when ``features`` is a ``cls`` whose costs and weighted counts are cls's own."""
+    kind = type(features)
+    return (
+        isinstance(features, cls)
+        and kind.costs is cls.costs  # type: ignore[attr-defined]
+        and kind.weighted_counts is cls.weighted_counts  # type: ignore[attr-defined]
+    )
+
+
+def _weights(neg_cost: np.ndarray) -> tuple[float, np.ndarray]:
+    chunk_max = float(neg_cost.max())
+    return chunk_max, np.exp(neg_cost - chunk_max)
+
+
+def _state_action_chunk(features: StateActionFeatures, theta: np.ndarray, seqs: np.ndarray) -> ChunkStats:
+    idx = features.step_indices(seqs)  # (n, T): the feature that fires at each step
+    n_steps = idx.shape[1]
+    # c(S) = Σ_t θ[idx_t], summed step by step (no BLAS call: BLAS threads would oversubscribe).
+    step_costs = theta.take(idx)  # (n, T)
+    neg_cost = -step_costs[:, 0]
+    for col in range(1, n_steps):  # loop over T steps, vectorized over the chunk
+        neg_cost -= step_costs[:, col]
+    chunk_max, w = _weights(neg_cost)
+    if features.dim <= DENSE_MOMENTS_FACTOR * idx.size:  # one bincount over all n·T indices
+        moments = np.bincount(idx.ravel(), weights=np.repeat(w, n_steps), minlength=features.dim)
+        segments = [(0, moments)]
+    else:  # d ≫ n·T ('history'): per step, a bincount over the index range the chunk touches
+        segments = []
+        for col in range(n_steps):  # loop over T steps, vectorized over the chunk
+            column = idx[:, col]
+            lo = int(column.min())
+            segments.append((lo, np.bincount(column - lo, weights=w)))
+    return chunk_max, float(w.sum()), segments
+
+
+def _custom_chunk(features: CustomFeatures, theta: np.ndarray, seqs: np.ndarray) -> ChunkStats:
+    counts = features.counts(seqs)  # (n, d), evaluated once
+    chunk_max, w = _weights(-(counts @ theta))
+    return chunk_max, float(w.sum()), [(0, w @ counts)]
+
+
+def _generic_chunk(features: FeatureMap, theta: np.ndarray, seqs: np.ndarray) -> ChunkStats:
+    chunk_max, w = _weights(-np.asarray(features.costs(theta, seqs), dtype=np.float64))
+    return chunk_max, float(w.sum()), [(0, np.asarray(features.weighted_counts(seqs, w), dtype=np.float64))]
 
 
 def log_partition(features: FeatureMap, theta: Any, **kwargs: Any) -> float:
@@ -94,7 +175,7 @@ def check_distribution(q: Any, size: int, *, name: str = "q") -> np.ndarray:
         raise ValueError(f"{name} must hold finite non-negative probabilities")
     total = arr.sum()
     if abs(total - 1.0) > 1e-9:
-        raise ValueError(f"{name} sums to {total!r}, not 1")
+        raise ValueError(f"{name} sums to {float(total)!r}, not 1")
     return arr
 
 

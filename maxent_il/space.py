@@ -24,9 +24,12 @@ DEFAULT_MAX_SEQUENCES = 2**25
 #: Default number of sequences decoded at once by chunked enumeration (tuned on 2 CPU cores:
 #: small enough for a chunk's working arrays to stay near the cache, large enough to amortize
 #: the per-chunk overhead; see docs/benchmarks.md).
-DEFAULT_CHUNK_SIZE = 2**16
-#: Largest suffix table (rows) that :meth:`SequenceSpace.decode_range` precomputes and caches.
-MAX_SUFFIX_ROWS = 2**14
+DEFAULT_CHUNK_SIZE = 2**14
+#: Size of the block freed by :func:`prime_allocator`: above every chunk's temporaries at the
+#: default chunk size, below glibc's 32 MiB cap on its dynamic mmap threshold.
+PRIME_ALLOCATOR_BYTES = 16 * 2**20
+#: Largest block template (rows) that :meth:`SequenceSpace.decode_range` precomputes and caches.
+MAX_TEMPLATE_ROWS = 2**14
 
 
 class EnumerationTooLargeError(ValueError):
@@ -92,10 +95,11 @@ class SequenceSpace:
     def decode_range(self, start: int, stop: int) -> np.ndarray:
         """Sequences of the consecutive indices start … stop−1: int64 array of shape (stop−start, T).
 
-        Equal to ``decode(np.arange(start, stop))`` but much faster: the trailing k digits of
-        consecutive indices cycle through a precomputed suffix table of V^k rows, and the leading
-        T−k digits are constant within each block of V^k indices, so the chunk is written by two
-        broadcast copies per block run instead of T integer divisions per sequence.
+        Equal to ``decode(np.arange(start, stop))`` but much faster. The trailing k digits of
+        consecutive indices cycle through all V^k suffixes and the leading T−k digits are constant
+        within each block of V^k indices, so each block is one copy of a cached (V^k, T) template
+        (suffix digits in the last k columns) plus a broadcast of its T−k head digits; only the
+        few heads are decoded by integer division. No Python loop over sequences or blocks.
         """
         if not 0 <= start <= stop <= self.size:
             raise ValueError(f"index range {start}..{stop} is outside 0..{self.size} (V^T)")
@@ -106,32 +110,33 @@ class SequenceSpace:
             return out
         k = _suffix_digits(V, T, n)
         block = V**k
-        suffix = _suffix_table(V, k)  # (V^k, k), read-only
+        template = _block_template(V, T, k)  # (V^k, T), read-only
         head_lo, r_lo = divmod(start, block)
-        head_hi, r_hi = divmod(stop, block)  # block head_hi holds r_hi indices of the range
+        head_hi, r_hi = divmod(stop, block)  # block head_hi holds the last r_hi indices
         n_heads = head_hi - head_lo + (1 if r_hi else 0)
         heads = SequenceSpace(V, T - k).decode(np.arange(head_lo, head_lo + n_heads)) if k < T else None
-        lead, tail = out[:, : T - k], out[:, T - k :]
+        lead = out[:, : T - k]  # the head digits (empty when k = T)
         if head_lo == head_hi:  # the whole range lies inside one block
-            lead[:] = heads[0] if heads is not None else 0
-            tail[:] = suffix[r_lo:r_hi]
+            out[:] = template[r_lo:r_hi]
+            if heads is not None:
+                lead[:] = heads[0]
             return out
         row, h = 0, 0
         if r_lo:  # partial first block
             row, h = block - r_lo, 1
+            out[:row] = template[r_lo:]
             if heads is not None:
                 lead[:row] = heads[0]
-            tail[:row] = suffix[r_lo:]
         n_full = head_hi - head_lo - h
         full = out[row : row + n_full * block].reshape(n_full, block, T)
+        full[:] = template
         if heads is not None:
             full[:, :, : T - k] = heads[h : h + n_full, None, :]
-        full[:, :, T - k :] = suffix
         row += n_full * block
         if r_hi:  # partial last block
+            out[row:] = template[:r_hi]
             if heads is not None:
                 lead[row:] = heads[-1]
-            tail[row:] = suffix[:r_hi]
         return out
 
     def encode(self, sequences: Any) -> np.ndarray:
@@ -159,6 +164,8 @@ class SequenceSpace:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self.check_enumerable(max_sequences=max_sequences)
+        if self.size > chunk_size:
+            prime_allocator()
         for start in range(0, self.size, chunk_size):
             yield start, self.decode_range(start, min(start + chunk_size, self.size))
 
@@ -176,25 +183,40 @@ class SequenceSpace:
         return validate_sequences(sequences, n_items=self.n_items, horizon=self.horizon, name=name)
 
 
-def _suffix_digits(n_items: int, horizon: int, n: int) -> int:
-    """Number k of trailing digits served by the suffix table when decoding n consecutive indices.
+def prime_allocator(nbytes: int = PRIME_ALLOCATOR_BYTES) -> None:
+    """Let the C allocator keep a chunk loop's working memory instead of returning it each chunk.
 
-    The largest k ≤ T with V^k ≤ min(n, MAX_SUFFIX_ROWS) (at least 0), so a range spans about
-    n / V^k blocks and the table stays small enough to be reused from cache.
+    glibc's malloc serves blocks above its mmap threshold (128 KiB at start) with fresh mmap'd
+    pages and returns freed memory at the top of the heap to the OS once it exceeds the trim
+    threshold; a chunk loop whose temporaries are a few MiB then page-faults all of them in again
+    on every chunk (measured: ~40% of an enumeration pass). Freeing one larger block raises both
+    thresholds (the mmap threshold to its size, the trim threshold to twice that — glibc's own
+    dynamic rule), after which the chunks reuse heap memory. The block is never touched, so this
+    costs one mmap/munmap pair. Harmless with other allocators.
     """
-    limit = max(1, min(n, MAX_SUFFIX_ROWS))
+    np.empty(nbytes, dtype=np.uint8)  # allocated and freed at once
+
+
+def _suffix_digits(n_items: int, horizon: int, n: int) -> int:
+    """Number k of trailing digits served by the block template when decoding n consecutive indices.
+
+    The largest k ≤ T with V^k ≤ min(n, MAX_TEMPLATE_ROWS) (at least 0), so a range spans about
+    n / V^k blocks and the template stays small enough to be reused from cache.
+    """
+    limit = max(1, min(n, MAX_TEMPLATE_ROWS))
     k, block = 0, 1
     while k < horizon and block * n_items <= limit:
         k, block = k + 1, block * n_items
     return k
 
 
-@lru_cache(maxsize=16)
-def _suffix_table(n_items: int, k: int) -> np.ndarray:
-    """All V^k digit strings of length k in base-V order: read-only int64 array (V^k, k)."""
-    table = np.empty((n_items**k, k), dtype=np.int64)
+@lru_cache(maxsize=8)
+def _block_template(n_items: int, horizon: int, k: int) -> np.ndarray:
+    """(V^k, T) read-only int64: zeros in the first T−k columns, then all V^k suffixes in base-V order."""
+    table = np.zeros((n_items**k, horizon), dtype=np.int64)
     for col in range(k):  # loop over k columns, vectorized over V^k rows
-        table[:, col] = np.repeat(np.tile(np.arange(n_items), n_items**col), n_items ** (k - 1 - col))
+        digits = np.repeat(np.tile(np.arange(n_items), n_items**col), n_items ** (k - 1 - col))
+        table[:, horizon - k + col] = digits
     table.flags.writeable = False
     return table
 
@@ -214,9 +236,9 @@ def validate_sequences(
         arr = sequences
     else:
         rows = list(sequences) if not np.isscalar(sequences) else [sequences]
-        if rows and all(np.ndim(r) == 0 for r in rows):
+        if rows and all(_safe_ndim(r) == 0 for r in rows):
             rows = [rows]  # a single flat sequence
-        lengths = [len(r) if np.ndim(r) == 1 else -1 for r in rows]
+        lengths = [len(r) if _safe_ndim(r) == 1 else -1 for r in rows]
         if any(length < 0 for length in lengths):
             bad = next(i for i, length in enumerate(lengths) if length < 0)
             raise ValueError(f"{name}[{bad}] is not a flat sequence of item ids")
@@ -239,7 +261,9 @@ def validate_sequences(
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             bad = np.argwhere(~np.isfinite(arr) | (arr != np.round(arr)))[0]
-            raise ValueError(f"{name}[{bad[0]}, {bad[1]}] = {arr[tuple(bad)]!r} is not an integer item id")
+            raise ValueError(
+                f"{name}[{bad[0]}, {bad[1]}] = {float(arr[tuple(bad)])} is not an integer item id"
+            )
     if horizon is not None and arr.shape[1] != horizon:
         raise ValueError(f"{name} have length {arr.shape[1]} but the horizon is T={horizon}")
     out_of_range = (arr < 0) | (arr >= n_items)
@@ -249,3 +273,11 @@ def validate_sequences(
             f"{name}[{r}, {c}] = {arr[r, c]} is outside the item range 0..{n_items - 1} (V={n_items})"
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _safe_ndim(value: Any) -> int:
+    """np.ndim, or −1 for inhomogeneous nested input (which numpy 2 refuses to shape)."""
+    try:
+        return int(np.ndim(value))
+    except ValueError:
+        return -1

@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from strategies import seeds, spaces
 
 from gan_equiv.energies import CNNEnergy, LinearEnergy, TabularEnergy
-from gan_equiv.policies import GRUPolicy, TabularPolicy, sample_categorical
+from gan_equiv.policies import GRUPolicy, TabularPolicy, inverse_cdf_draw, sample_categorical
 from gan_equiv.rollouts import (
-    _inverse_cdf_draw,
     exact_policy_gradient,
     exact_q_values,
     exact_reward_to_go,
@@ -260,7 +259,7 @@ def test_inverse_cdf_draw_replicates_sample_categorical():
         logits = torch.randn(500, 7, generator=torch.Generator().manual_seed(0), dtype=dtype) * 2
         expected = sample_categorical(logits, torch.Generator().manual_seed(1))
         u = torch.rand(500, 1, generator=torch.Generator().manual_seed(1), dtype=F64)
-        items, log_p = _inverse_cdf_draw(logits, u)
+        items, log_p = inverse_cdf_draw(logits, u)
         assert torch.equal(items, expected)
         torch.testing.assert_close(log_p, torch.log_softmax(logits.double(), -1)[torch.arange(500), items])
 

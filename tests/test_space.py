@@ -142,8 +142,6 @@ def test_space_parameters_must_be_positive_integers() -> None:
 
 # --- known bugs ----------------------------------------------------------------------------------
 #: Known bugs in space.validate_sequences (reported; remove the marks when fixed).
-NUMPY_REPR_BUG = "space.py formats the bad float with repr(): 'np.float64(0.5)' instead of '0.5' (numpy 2)"
-NESTED_ROW_BUG = "np.ndim() of a ragged nested row raises numpy's 'inhomogeneous shape' error first"
 
 
 # --- input validation -----------------------------------------------------------------------------
@@ -172,13 +170,11 @@ def test_validate_accepts_lists_arrays_one_flat_sequence_and_integral_floats() -
         (np.zeros((0, 2), dtype=np.int64), r"sequences is empty \(shape \(0, 2\)\)"),
         pytest.param(
             [[0.5, 1.0]],
-            r"sequences\[0, 0\] = 0\.5 is not an integer item id",
-            marks=pytest.mark.xfail(strict=True, reason=NUMPY_REPR_BUG),
+            r"sequences\[0, 0\] = 0\.5 is not an integer item id"
         ),
         pytest.param(
             [[0.0, np.nan]],
-            r"sequences\[0, 1\] = nan is not an integer item id",
-            marks=pytest.mark.xfail(strict=True, reason=NUMPY_REPR_BUG),
+            r"sequences\[0, 1\] = nan is not an integer item id"
         ),
         ([["a", "b"]], r"must hold integer item ids, got dtype <U1"),
         ("ab", r"must hold integer item ids"),
@@ -188,8 +184,7 @@ def test_validate_accepts_lists_arrays_one_flat_sequence_and_integral_floats() -
         (np.zeros((2, 2, 2), dtype=np.int64), r"must have shape \(N, T\), got shape \(2, 2, 2\)"),
         pytest.param(
             [[0, 1], [[0], 1]],
-            r"sequences\[1\] is not a flat sequence",
-            marks=pytest.mark.xfail(strict=True, reason=NESTED_ROW_BUG),
+            r"sequences\[1\] is not a flat sequence"
         ),
     ],
 )
