@@ -83,7 +83,7 @@ def test_ebgan_d_loss_is_unbounded_below_for_an_unconstrained_energy() -> None:
     losses = []
     for s in (0.0, 10.0, 100.0, 1000.0):
         energy = TabularEnergy(2, 3, values=np.where(excess, -s, 0.0))
-        v = energy(seqs)
+        v = energy(seqs).detach()
         losses.append(
             float(
                 ebgan_discriminator_loss(
