@@ -45,6 +45,9 @@ from gan_equiv.sequences import check_item_tensor
 
 Evaluator = Callable[["Trainer"], dict[str, float]]
 
+#: Metrics shown live on the progress bar (all of them go to the metrics log).
+POSTFIX_KEYS = ("mle_nll_per_token", "d_loss", "g_surrogate", "kl_data_model", "nll_test", "nll_oracle")
+
 
 @dataclass
 class Progress:
@@ -274,7 +277,8 @@ class Trainer:
                     if (cfg.log_every and (unit + 1) % cfg.log_every == 0) or last:
                         row = self._log_row(phase, unit + 1, out)
                         rows.append(row)
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if isinstance(v, float)})
+                        shown = {k: f"{row[k]:.4g}" for k in POSTFIX_KEYS if isinstance(row.get(k), float)}
+                        bar.set_postfix(shown)
                     if cfg.checkpoint_every and self.progress.step % cfg.checkpoint_every == 0:
                         self.save()
             self.save()

@@ -44,3 +44,13 @@ def test_oracle_table_fast(tmp_path: Path) -> None:
 def test_trainer_benchmark_quick(capsys: pytest.CaptureFixture[str]) -> None:
     load_script("benchmarks/bench_trainer.py").main(["--quick", "--repeats", "1"])
     assert "seq/s" in capsys.readouterr().out
+
+
+def test_cost_vs_energy_fast(tmp_path: Path) -> None:
+    """The main example: the learned energy already correlates positively with the exact MaxEnt
+    cost after a few rounds, all KLs are non-negative, and the figure is written."""
+    results = load_script("examples/cost_vs_energy.py").main(["--fast", "--out-dir", str(tmp_path)])
+    assert (tmp_path / "cost_vs_energy.png").exists()
+    assert results["pearson"] > 0.5
+    for key in ("kl_data_model", "kl_model_data", "kl_maxent_model", "kl_data_maxent"):
+        assert results[key] >= 0.0
