@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     lims = [min(c_star.min(), aligned.min()), max(c_star.max(), aligned.max())]
     axes[0].plot(lims, lims, "k--", lw=1, label="y = x")
     axes[0].set_xlabel("exact MaxEnt IRL cost c*(S) = θ*·f(S)")
-    axes[0].set_ylabel(f"learned energy, aligned: {align.scale:.3g}·D(S) + {align.offset:.3g}")
+    axes[0].set_ylabel(f"learned energy, aligned: {align.scale:.3g}·D(S) {align.offset:+.3g}")
     axes[0].set_title(f"energy vs cost: Pearson {align.pearson:.4f}, Spearman {align.spearman:.4f}")
     axes[0].legend(loc="upper left")
     fig.colorbar(sc, ax=axes[0], label="data probability p_data(S)")
