@@ -7,6 +7,7 @@ against the exact sum over the whole space.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from hypothesis import strategies as st
 
 from maxent_il.features import STATE_KINDS, CustomFeatures, StateActionFeatures
@@ -113,3 +114,19 @@ def unigram_features(space: SequenceSpace) -> CustomFeatures:
         return (seqs[:, :, None] == np.arange(n_items)).sum(axis=1).astype(np.float64)
 
     return CustomFeatures(space, counts, n_items, tuple(f"count[{v}]" for v in range(n_items)))
+
+
+def random_policy(kind: str, n_items: int, horizon: int, seed: int, *, scale: float = 1.0):
+    """A seeded random float64 generator: ``tabular`` (logits ~ N(0, scale²)) or a small ``gru`` /
+    ``lstm`` policy (weights ~ N(0, 0.5²), output head ~ N(0, scale²))."""
+    from gan_equiv.policies import GRUPolicy, TabularPolicy
+
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "tabular":
+        return TabularPolicy(n_items, horizon, init_scale=scale, generator=gen)
+    policy = GRUPolicy(n_items, horizon, embed_dim=3, hidden_dim=4, cell=kind, dtype=torch.float64)
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            std = scale if name.startswith("head") else 0.5
+            param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype) * std)
+    return policy

@@ -29,15 +29,6 @@ from gan_equiv.policies import GRUPolicy
 V, T = 5, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread is faster and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_models(seed: int = 0, n_items: int = V, cell: str = "gru"):
     torch.manual_seed(seed)
     policy = GRUPolicy(n_items, T, embed_dim=4, hidden_dim=6, cell=cell)

@@ -6,15 +6,13 @@ is a different vector — exactly the corrected sum with each term weighted by a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
 from conftest import AUTOGRAD_TOL, EXACT_TOL
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import seeds
+from strategies import random_policy, seeds
 
 from gan_equiv.energies import LinearEnergy, TabularEnergy
 from gan_equiv.gradients import (
@@ -38,27 +36,10 @@ from maxent_il.space import EnumerationTooLargeError, SequenceSpace
 POLICY_KINDS = ("tabular", "gru", "lstm")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add overhead (and contention on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --- random tiny problems ---------------------------------------------------------------------------
 def make_policy(kind: str, n_items: int, horizon: int, seed: int, *, scale: float = 1.5) -> SequencePolicy:
-    """A random float64 policy; GRU/LSTM weights ~ N(0, 0.5²) with the head scaled by ``scale``."""
-    gen = torch.Generator().manual_seed(seed)
-    if kind == "tabular":
-        return TabularPolicy(n_items, horizon, init_scale=scale, generator=gen)
-    policy = GRUPolicy(n_items, horizon, embed_dim=3, hidden_dim=4, cell=kind, dtype=torch.float64)
-    with torch.no_grad():
-        for name, param in policy.named_parameters():
-            std = scale if name.startswith("head") else 0.5
-            param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype) * std)
-    return policy
+    """A seeded random float64 policy (see strategies.random_policy)."""
+    return random_policy(kind, n_items, horizon, seed, scale=scale)
 
 
 def make_energy(kind: str, space: SequenceSpace, rng: np.random.Generator) -> TabularEnergy | LinearEnergy:

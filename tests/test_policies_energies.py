@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +9,7 @@ from conftest import EXACT_TOL, MC_Z_SCORE
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
-from strategies import seeds
+from strategies import random_policy, seeds
 
 from gan_equiv.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, TabularEnergy
 from gan_equiv.losses import (
@@ -31,26 +29,9 @@ from maxent_il.space import SequenceSpace
 POLICY_KINDS = ("tabular", "gru", "lstm")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add overhead (and contention on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_policy(kind: str, n_items: int, horizon: int, seed: int, *, scale: float = 1.0) -> SequencePolicy:
-    """A random float64 policy (tabular logits ~ N(0, scale²); GRU/LSTM weights ~ N(0, 0.5²))."""
-    gen = torch.Generator().manual_seed(seed)
-    if kind == "tabular":
-        return TabularPolicy(n_items, horizon, init_scale=scale, generator=gen)
-    policy = GRUPolicy(n_items, horizon, embed_dim=3, hidden_dim=4, cell=kind, dtype=torch.float64)
-    with torch.no_grad():
-        for name, param in policy.named_parameters():
-            std = scale if name.startswith("head") else 0.5
-            param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype) * std)
-    return policy
+    """A seeded random float64 policy (see strategies.random_policy)."""
+    return random_policy(kind, n_items, horizon, seed, scale=scale)
 
 
 def all_sequences(space: SequenceSpace) -> torch.Tensor:
