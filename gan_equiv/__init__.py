@@ -1,5 +1,21 @@
-"""EB-SeqGAN in PyTorch and the bridge that checks it against exact MaxEnt IRL (``maxent_il``)."""
+"""EB-SeqGAN in PyTorch and the bridge that checks it against exact MaxEnt IRL (``maxent_il``).
 
+- generators (:mod:`gan_equiv.policies`) and energies (:mod:`gan_equiv.energies`);
+- the paper's objectives (:mod:`gan_equiv.losses`), exact gradient lines (9)–(14)
+  (:mod:`gan_equiv.gradients`), exact and Monte-Carlo Q (:mod:`gan_equiv.rollouts`);
+- the claim checks E1–E12 (:mod:`gan_equiv.equivalence`, ``python -m gan_equiv verify``);
+- the trainer of Algorithm 1 (:mod:`gan_equiv.trainer`, :mod:`gan_equiv.config`,
+  ``python -m gan_equiv train``), data (:mod:`gan_equiv.data`) and metrics (:mod:`gan_equiv.metrics`).
+"""
+
+from gan_equiv.config import (
+    TrainConfig,
+    apply_overrides,
+    load_config,
+    seqgan_oracle_preset,
+    tiny_exact_preset,
+)
+from gan_equiv.data import ExactProblem, gibbs_problem, make_oracle, markov_chain_problem, oracle_dataset
 from gan_equiv.energies import (
     AutoencoderEnergy,
     CNNEnergy,
@@ -7,16 +23,38 @@ from gan_equiv.energies import (
     SequenceEnergy,
     TabularEnergy,
 )
+from gan_equiv.equivalence import CHECKS, CheckResult, make_tiny_problem, run_all_checks
 from gan_equiv.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
+from gan_equiv.rollouts import exact_policy_gradient, exact_q_values, mc_policy_gradient, mc_q_values
+from gan_equiv.trainer import Trainer
 
 __all__ = [
+    "CHECKS",
     "AutoencoderEnergy",
     "CNNEnergy",
+    "CheckResult",
+    "ExactProblem",
     "GRUPolicy",
     "LinearEnergy",
     "SequenceEnergy",
     "SequencePolicy",
     "TabularEnergy",
     "TabularPolicy",
+    "TrainConfig",
+    "Trainer",
+    "apply_overrides",
+    "exact_policy_gradient",
+    "exact_q_values",
+    "gibbs_problem",
+    "load_config",
+    "make_oracle",
+    "make_tiny_problem",
+    "markov_chain_problem",
+    "mc_policy_gradient",
+    "mc_q_values",
+    "oracle_dataset",
+    "run_all_checks",
     "sample_categorical",
+    "seqgan_oracle_preset",
+    "tiny_exact_preset",
 ]
