@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--oracle-params", default="", help="SeqGAN's target_params_py3.pkl, to use its very oracle (V 5000)"
+    )
     parser.add_argument("--out-dir", default="outputs/oracle_table")
     parser.add_argument("--fast", action="store_true", help="tiny sizes: a smoke test in seconds")
     args = parser.parse_args(argv)
@@ -86,6 +89,7 @@ def base_config(args: argparse.Namespace, seed: int, out_dir: Path):
         "log_every": 10,
         "progress": False,
         "out_dir": str(out_dir),
+        "data_path": args.oracle_params,
     }
     if args.fast:
         overrides.update(

@@ -4,8 +4,10 @@
   reports exact KL(p_data‖p_G), KL(p_G‖p_data), TV, and — how the learned energy compares with the
   exact MaxEnt IRL cost c*(S) = θ*·f(S) fitted by ``maxent_il`` on the same training sequences —
   Pearson/Spearman correlation after the best affine alignment, on the support of p_data.
-- ``data = "oracle"``: the SeqGAN-style LSTM oracle; the evaluator reports NLL-oracle, NLL-test,
-  entropy per token and distinct-n together (NLL-oracle alone rewards collapse).
+- ``data = "oracle"``: the SeqGAN-style LSTM oracle (random from ``seed``, or SeqGAN's published
+  ``target_params_py3.pkl`` when ``data_path`` names it — read by a restricted unpickler that admits
+  numpy arrays only); the evaluator reports NLL-oracle, NLL-test, entropy per token and distinct-n
+  together (NLL-oracle alone rewards collapse).
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import torch
 from torch import Tensor
 
 from gan_equiv.config import TrainConfig
-from gan_equiv.data import ExactProblem, gibbs_problem, make_oracle, markov_chain_problem, oracle_dataset
+from gan_equiv.data import (
+    ExactProblem,
+    gibbs_problem,
+    load_seqgan_oracle,
+    make_oracle,
+    markov_chain_problem,
+    oracle_dataset,
+)
 from gan_equiv.metrics import (
     distinct_n,
     energy_cost_alignment,
@@ -99,7 +108,15 @@ def _exact_setup(config: TrainConfig) -> RunSetup:
 
 
 def _oracle_setup(config: TrainConfig, *, n_eval: int = 1000) -> RunSetup:
-    oracle = make_oracle(n_items=config.n_items, horizon=config.horizon, seed=config.seed)
+    if config.data_path:  # SeqGAN's published oracle (target_params_py3.pkl), loaded safely
+        oracle = load_seqgan_oracle(config.data_path, horizon=config.horizon)
+        if oracle.n_items != config.n_items:
+            raise ValueError(
+                f"the oracle in {config.data_path} has V={oracle.n_items} items but "
+                f"n_items={config.n_items}; set --n_items {oracle.n_items}"
+            )
+    else:
+        oracle = make_oracle(n_items=config.n_items, horizon=config.horizon, seed=config.seed)
     train = oracle_dataset(oracle, config.n_train, seed=config.seed + 10)
     heldout = oracle_dataset(oracle, min(config.n_test, 5000), seed=config.seed + 11)
 
@@ -116,7 +133,8 @@ def _oracle_setup(config: TrainConfig, *, n_eval: int = 1000) -> RunSetup:
                 "distinct_2": distinct_n(samples, 2),
             }
 
-    text = f"SeqGAN-style LSTM oracle V={config.n_items} T={config.horizon} seed={config.seed}"
+    source = f"from {config.data_path}" if config.data_path else f"seed={config.seed}"
+    text = f"SeqGAN-style LSTM oracle V={config.n_items} T={config.horizon} {source}"
     return RunSetup(train, evaluate, text, oracle=oracle)
 
 

@@ -201,3 +201,26 @@ def test_tiny_training_reaches_the_exact_targets(tmp_path: Path) -> None:
     assert final["kl_data_model"] < 0.05
     assert final["energy_cost_pearson"] > 0.99
     assert trainer.progress.rounds == 400
+
+
+def test_oracle_run_can_use_seqgan_published_parameters(tmp_path: Path) -> None:
+    """data_path names a target_params-style pickle (15 numpy arrays): the run trains on samples of
+    exactly that oracle, loaded through the restricted unpickler."""
+    import pickle
+
+    from gan_equiv.data import make_oracle
+
+    source = make_oracle(n_items=20, horizon=5, seed=3)
+    path = tmp_path / "target_params_py3.pkl"
+    path.write_bytes(pickle.dumps([a for a in source.to_seqgan_params()], protocol=4))
+    config = apply_overrides(
+        tiny_config(tmp_path),
+        {"data": "oracle", "data_path": str(path), "n_items": 20, "horizon": 5, "energy.kind": "autoencoder"},
+    )
+    setup = prepare_run(config)
+    assert "target_params_py3.pkl" in setup.description
+    for a, b in zip(setup.oracle.to_seqgan_params(), source.to_seqgan_params(), strict=True):
+        assert (a == b).all()
+    wrong = apply_overrides(config, {"n_items": 21})
+    with pytest.raises(ValueError, match="V=20"):
+        prepare_run(wrong)
