@@ -176,10 +176,7 @@ def test_kl_of_a_point_mass_is_its_surprisal() -> None:
         ),
         (np.r_[-0.1, np.full(8, 1.1 / 8)], "q must hold finite non-negative probabilities"),
         (np.r_[np.nan, np.full(8, 1 / 8)], "q must hold finite non-negative probabilities"),
-        pytest.param(
-            np.full(9, 0.1),
-            r"q sums to 0\.9"
-        ),
+        pytest.param(np.full(9, 0.1), r"q sums to 0\.9"),
     ],
 )
 def test_kl_rejects_a_q_that_is_not_a_distribution(q: np.ndarray, pattern: str) -> None:

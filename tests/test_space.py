@@ -168,24 +168,15 @@ def test_validate_accepts_lists_arrays_one_flat_sequence_and_integral_floats() -
         ([[0, 1], [1]], r"ragged sequences: row 0 has length 2 but row 1 has length 1"),
         ([], r"sequences is empty"),
         (np.zeros((0, 2), dtype=np.int64), r"sequences is empty \(shape \(0, 2\)\)"),
-        pytest.param(
-            [[0.5, 1.0]],
-            r"sequences\[0, 0\] = 0\.5 is not an integer item id"
-        ),
-        pytest.param(
-            [[0.0, np.nan]],
-            r"sequences\[0, 1\] = nan is not an integer item id"
-        ),
+        pytest.param([[0.5, 1.0]], r"sequences\[0, 0\] = 0\.5 is not an integer item id"),
+        pytest.param([[0.0, np.nan]], r"sequences\[0, 1\] = nan is not an integer item id"),
         ([["a", "b"]], r"must hold integer item ids, got dtype <U1"),
         ("ab", r"must hold integer item ids"),
         ([[True, False]], r"must hold integer item ids, got dtype bool"),
         ([[0, None]], r"must hold integer item ids, got dtype object"),
         ([[0, 1, 2]], r"have length 3 but the horizon is T=2"),
         (np.zeros((2, 2, 2), dtype=np.int64), r"must have shape \(N, T\), got shape \(2, 2, 2\)"),
-        pytest.param(
-            [[0, 1], [[0], 1]],
-            r"sequences\[1\] is not a flat sequence"
-        ),
+        pytest.param([[0, 1], [[0], 1]], r"sequences\[1\] is not a flat sequence"),
     ],
 )
 def test_validate_rejects_bad_input_naming_the_value(bad: object, pattern: str) -> None:
