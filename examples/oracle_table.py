@@ -58,6 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[88])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--reward-to-go", action="store_true", help="reward-to-go Q (the paper uses the full return)"
+    )
+    parser.add_argument("--baseline", action="store_true", help="subtract the leave-one-out batch mean of Q")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--oracle-params", default="", help="SeqGAN's target_params_py3.pkl, to use its very oracle (V 5000)"
@@ -90,6 +94,8 @@ def base_config(args: argparse.Namespace, seed: int, out_dir: Path):
         "progress": False,
         "out_dir": str(out_dir),
         "data_path": args.oracle_params,
+        "reward_to_go": args.reward_to_go,
+        "baseline": args.baseline,
     }
     if args.fast:
         overrides.update(
