@@ -3,7 +3,8 @@
 - ``verify`` runs the claim checks E1–E12 on seeded tiny problems, prints one row per
   (problem, claim) and exits with status 1 if any check fails.
 - ``train --config FILE [--resume [CKPT]] [--key value ...]`` runs EB-SeqGAN (Algorithm 1); any
-  config key can be overridden (``--margin 5 --generator.hidden_dim 64 --device cpu``).
+  config key can be overridden (``--margin 5 --generator.hidden_dim 64 --device cpu``). Under
+  ``torchrun --nproc_per_node=N -m gan_equiv train …`` it trains data-parallel (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import torch
 
 from gan_equiv.equivalence import CHECKS, make_tiny_problem, run_all_checks
+from gan_equiv.evaluate import add_evaluate_parser
 
 PRESETS = ("seqgan_oracle", "tiny_exact")
 
@@ -50,6 +52,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     from gan_equiv.checkpoint import latest_checkpoint
     from gan_equiv.config import apply_overrides, load_config, seqgan_oracle_preset, tiny_exact_preset
+    from gan_equiv.distributed import init_from_env, shutdown
     from gan_equiv.experiment import prepare_run
     from gan_equiv.models import count_parameters
     from gan_equiv.trainer import Trainer
@@ -64,23 +67,30 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
             raise SystemExit(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     setup = prepare_run(config)
-    trainer = Trainer(config, setup.train_data, evaluator=setup.evaluator)
-    print(f"run {config.name}: {setup.description}; device {trainer.device}; out {config.run_dir}")
-    print(
-        f"generator {type(trainer.policy).__name__} ({count_parameters(trainer.policy)} params), "
-        f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)"
-    )
-    if args.resume is not None:
-        path = args.resume or latest_checkpoint(config.run_dir)
-        if path is None:
-            raise SystemExit(f"--resume: no checkpoint in {config.run_dir}")
-        trainer.resume(path)
-        print(f"resumed from {path} at step {trainer.progress.step}")
-    rows = trainer.fit()
-    if rows:
-        last = {k: v for k, v in rows[-1].items() if isinstance(v, float)}
-        print("final: " + ", ".join(f"{k}={v:.5g}" for k, v in last.items()))
-    print(f"metrics: {trainer.log.path}")
+    dist_ctx = init_from_env(config.device)  # None unless started by torchrun with WORLD_SIZE > 1
+    try:
+        trainer = Trainer(config, setup.train_data, evaluator=setup.evaluator, distributed=dist_ctx)
+        say = print if trainer.is_main else (lambda *_: None)
+        if dist_ctx is not None:
+            say(f"data-parallel: {dist_ctx.world_size} ranks, backend {dist_ctx.backend}")
+        say(f"run {config.name}: {setup.description}; device {trainer.device}; out {config.run_dir}")
+        say(
+            f"generator {type(trainer.policy).__name__} ({count_parameters(trainer.policy)} params), "
+            f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)"
+        )
+        if args.resume is not None:
+            path = args.resume or latest_checkpoint(config.run_dir)
+            if path is None:
+                raise SystemExit(f"--resume: no checkpoint in {config.run_dir}")
+            trainer.resume(path)
+            say(f"resumed from {path} at step {trainer.progress.step}")
+        rows = trainer.fit()
+        if rows:
+            last = {k: v for k, v in rows[-1].items() if isinstance(v, float)}
+            say("final: " + ", ".join(f"{k}={v:.5g}" for k, v in last.items()))
+        say(f"metrics: {trainer.log.path}")
+    finally:
+        shutdown(dist_ctx)
     return 0
 
 
@@ -118,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=None, help="torch CPU threads (1 is fastest for tiny problems)"
     )
     train.set_defaults(func=_train)
+    add_evaluate_parser(sub)
     return parser
 
 

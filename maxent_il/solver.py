@@ -126,8 +126,8 @@ def fit_maxent(
 
     Warns:
         UnboundedOptimumWarning: when λ = 0 and some features never occur in the demos (though
-        some sequence has them); their θ_i grow without bound and P_θ gives their sequences
-        vanishing probability.
+            some sequence has them); their θ_i grow without bound and P_θ gives their sequences
+            vanishing probability.
     """
     l2 = check_l2(l2)
     if (demos is None) == (target_moments is None):

@@ -106,7 +106,7 @@ class TabularQ:
 
         V(root) = F(q) and ∂F/∂l(h, a) = q(h) π(a|h) (Q(h, a) − V(h)). Derivation:
         ∂F = Σ_S q ∂log q · (c + log q) + Σ_S q ∂log q, the last sum is ∂Σq = 0, and
-        ∂log q(S)/∂l(h, a) = [S passes h](1[s_{|h|+1} = a] − π(a|h)); the part of c + log q fixed
+        ∂log q(S)/∂l(h, a) = ``[S passes h]·(1[s_{|h|+1} = a] − π(a|h))``; the part of c + log q fixed
         by h (log q(h)) cancels in the advantage Q − V.
         """
         V, T = self.space.n_items, self.space.horizon

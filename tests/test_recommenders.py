@@ -1,0 +1,328 @@
+"""Recommenders, ranking and multi-step metrics (hand-computed cases, ties included), the protocol,
+and smoke runs of the ``evaluate`` command and examples/movielens.py on tiny synthetic files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_equiv.evaluate import add_evaluate_parser
+from gan_equiv.interactions import Ragged, build_sequences, synthetic_log, write_interactions
+from gan_equiv.policies import GRUPolicy
+from gan_equiv.recommenders import (
+    PAD,
+    GANSettings,
+    GRUSettings,
+    Histories,
+    MarkovRecommender,
+    PopularityRecommender,
+    ProtocolSettings,
+    Recommender,
+    TrainData,
+    catalogue_coverage,
+    distinct_items,
+    list_recall,
+    multi_step_metrics,
+    next_item_metrics,
+    policy_scores,
+    run_protocols,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    """Import a script file as a module (scripts are not part of the installed packages)."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def ragged(rows: list[list[int]]) -> Ragged:
+    lengths = [len(r) for r in rows]
+    return Ragged(
+        np.array([x for r in rows for x in r], dtype=np.int64), np.concatenate([[0], np.cumsum(lengths)])
+    )
+
+
+def train_data(rows: list[list[int]], n_items: int) -> TrainData:
+    r = ragged(rows)
+    return TrainData(
+        train=r,
+        windows=np.zeros((0, 2), dtype=np.int64),
+        valid_history=Histories.from_ragged(r),
+        valid_target=torch.zeros(len(rows), dtype=torch.long),
+        n_items=n_items,
+        horizon=2,
+    )
+
+
+class Cyclic(Recommender):
+    """Scripted scores from the last item i: 2 for (i+1) mod V, 1 for (i+2) mod V, 0 elsewhere."""
+
+    name = "cyclic"
+
+    def __init__(self, n_items: int) -> None:
+        super().__init__()
+        self.n_items = n_items
+
+    def scores(self, histories: Histories) -> torch.Tensor:
+        last = histories.last_items()
+        s = torch.zeros(len(histories), self.n_items, dtype=torch.float64)
+        rows = torch.arange(len(histories))
+        s[rows, (last + 1) % self.n_items] = 2.0
+        s[rows, (last + 2) % self.n_items] = 1.0
+        return s
+
+
+# --- histories -------------------------------------------------------------------------------
+
+
+def test_histories_alignment_append_and_seen() -> None:
+    h = Histories.from_ragged(ragged([[1, 2, 3], [], [4]]))
+    assert h.items.tolist() == [[1, 2, 3], [PAD, PAD, PAD], [PAD, PAD, 4]]
+    assert h.lengths.tolist() == [3, 0, 1]
+    assert h.last_items().tolist() == [3, PAD, 4]
+    assert h.tail(2).tolist() == [[2, 3], [PAD, PAD], [PAD, 4]]
+    assert h.tail(5).tolist()[2] == [PAD, PAD, PAD, PAD, 4]
+    h2 = h.append(torch.tensor([0, 5, 1]))
+    assert h2.last_items().tolist() == [0, 5, 1] and h2.lengths.tolist() == [4, 1, 2]
+    seen = h2.seen_mask(6)
+    assert seen.tolist()[1] == [False, False, False, False, False, True]
+    assert seen.sum(dim=1).tolist() == [4, 1, 2]
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def test_popularity_and_markov_hand_computed() -> None:
+    data = train_data([[0, 1, 2], [1, 2]], n_items=4)
+    pop = PopularityRecommender().fit(data)
+    assert pop.scores(Histories.from_ragged(ragged([[3], []]))).tolist() == [[1, 2, 2, 0]] * 2
+    markov = MarkovRecommender(alpha=1.0).fit(data)
+    # pairs (0,1), (1,2), (1,2); pop = [.2, .4, .4, 0]
+    s = markov.scores(Histories.from_ragged(ragged([[0, 1], [2, 3], [], [0]])))
+    p = np.array([0.2, 0.4, 0.4, 0.0])
+    np.testing.assert_allclose(s[0].numpy(), (np.array([0, 0, 2, 0]) + p) / 3)
+    np.testing.assert_allclose(s[1].numpy(), p)  # item 3 never precedes anything: back-off
+    np.testing.assert_allclose(s[2].numpy(), p)  # empty history: popularity
+    np.testing.assert_allclose(s[3].numpy(), (np.array([0, 1, 0, 0]) + p) / 2)
+    assert np.allclose(s.sum(dim=1).numpy(), 1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        MarkovRecommender(alpha=0)
+
+
+def test_policy_scores_match_next_item_log_probs() -> None:
+    torch.manual_seed(0)
+    policy = GRUPolicy(7, 4, embed_dim=5, hidden_dim=6)
+    h = Histories.from_ragged(ragged([[1, 2, 3, 4, 5], [6], [0, 2, 6]]))
+    got = policy_scores(policy, h)
+    want_full = policy.next_item_log_probs(torch.tensor([[3, 4, 5], [0, 2, 6]]))  # last T−1 = 3 items
+    want_short = policy.next_item_log_probs(torch.tensor([[6]]))
+    torch.testing.assert_close(got[[0, 2]], want_full.detach())
+    torch.testing.assert_close(got[1:2], want_short.detach())
+
+
+# --- next-item metrics -----------------------------------------------------------------------
+
+
+def test_next_item_metrics_ties_and_exclusion() -> None:
+    pop = PopularityRecommender().fit(train_data([[0, 0, 0, 1, 2, 4, 4]], n_items=5))  # counts 3,1,1,0,2
+    h = Histories.from_ragged(ragged([[0]]))
+    target = torch.tensor([2])
+    # history item 0 masked: scores [-inf, 1, 1, 0, 2]; target ties with item 1 → rank 2 or 3
+    m = next_item_metrics(pop, h, target, ks=(1, 2, 3))
+    assert m["HR@1"] == 0 and m["HR@2"] == pytest.approx(0.5) and m["HR@3"] == pytest.approx(1.0)
+    assert m["NDCG@2"] == pytest.approx(0.5 / math.log2(3))
+    assert m["MRR@2"] == pytest.approx(0.25)
+    assert m["MRR@3"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    # without exclusion item 0 (count 3) is ranked above too: rank 3 or 4
+    m = next_item_metrics(pop, h, target, ks=(2, 3), exclude_seen=False)
+    assert m["HR@2"] == 0 and m["HR@3"] == pytest.approx(0.5)
+    # chunking does not change the means
+    h3 = Histories.from_ragged(ragged([[0], [1], [4]]))
+    t3 = torch.tensor([2, 4, 0])
+    a = next_item_metrics(pop, h3, t3, ks=(2,))
+    b = next_item_metrics(pop, h3, t3, ks=(2,), batch_size=1)
+    assert a == pytest.approx(b)
+
+
+# --- multi-step metrics ----------------------------------------------------------------------
+
+
+def test_list_recall_coverage_distinct() -> None:
+    assert list_recall([[1, 3, 4]], [[1, 1, 2]]) == pytest.approx(0.5)  # distinct truth {1, 2}
+    assert list_recall([[1, 2], [5, 6]], [[2, 1], [7, 8]]) == pytest.approx(0.5)
+    assert list_recall([[1, 1, 1]], [[1, 2, 3]]) == pytest.approx(1 / 3)
+    assert distinct_items([[1, 2], [2, 3]]) == 3
+    assert catalogue_coverage([[1, 2], [2, 3]], 6) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        list_recall([[1]], [[1], [2]])
+
+
+def test_multi_step_hand_computed_with_ties() -> None:
+    """Two users, V = 5, the scripted Cyclic model; worked out by hand in the comments."""
+    model = Cyclic(5)
+    h = Histories.from_ragged(ragged([[0], [2]]))
+    future = torch.tensor([[1, 3, 4], [0, 4, 1]])
+    # user A, model-fed: ranks of the targets 1, 2, 2 (generates 1, 2, 3); data-fed: 1, 2, 1.
+    # user B, model-fed: target 0 ties with item 1 at score 0 behind 3 and 4 → rank 3 or 4; then
+    #   ranks 1, 2 (generates 3, 4, 0); data-fed: rank 3|4, then 4 ties with 3 behind 1 → rank 2|3,
+    #   then rank 1.
+    r1 = multi_step_metrics(model, h, future, steps=(1, 3), k=1)
+    np.testing.assert_allclose(r1.hit_model, [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(r1.hit_data, [0.5, 0.0, 1.0])
+    assert r1.generated.tolist() == [[1, 2, 3], [3, 4, 0]]
+    assert r1.recall == pytest.approx({1: 0.5, 3: 2 / 3})
+    assert r1.coverage == pytest.approx({1: 0.4, 3: 1.0})
+    assert r1.distinct == {1: 2, 3: 5}
+    r3 = multi_step_metrics(model, h, future, steps=(3,), k=3)
+    np.testing.assert_allclose(r3.hit_model, [0.75, 1.0, 1.0])
+    np.testing.assert_allclose(r3.hit_data, [0.75, 1.0, 1.0])
+    r2 = multi_step_metrics(model, h, future, steps=(3,), k=2)
+    np.testing.assert_allclose(r2.hit_data, [0.5, 0.75, 1.0])  # B at step 2: rank 2|3 → 1/2
+    row = r1.row()
+    assert row["hit1_model_n3"] == pytest.approx(1 / 3) and row["hit1_data_n3"] == pytest.approx(0.5)
+    assert row["recall_n1"] == pytest.approx(0.5) and row["distinct_n3"] == 5
+    # position 1 with a data-fed prefix is the next-item HR@k
+    assert r1.hit_data[0] == pytest.approx(next_item_metrics(model, h, future[:, 0], ks=(1,))["HR@1"])
+    # chunked evaluation gives the same numbers
+    r1b = multi_step_metrics(model, h, future, steps=(1, 3), k=1, batch_size=1)
+    np.testing.assert_allclose(r1b.hit_model, r1.hit_model)
+    assert r1b.generated.tolist() == r1.generated.tolist()
+
+
+def test_multi_step_without_exclusion_repeats_and_checks_shape() -> None:
+    pop = PopularityRecommender().fit(train_data([[0, 0, 1]], n_items=3))
+    r = multi_step_metrics(
+        pop, Histories.from_ragged(ragged([[2]])), [[0, 1]], steps=(2,), k=1, exclude_seen=False
+    )
+    assert r.generated.tolist() == [[0, 0]]  # greedy, no masking: the top item again
+    r = multi_step_metrics(pop, Histories.from_ragged(ragged([[2]])), [[0, 1]], steps=(2,), k=1)
+    assert r.generated.tolist() == [[0, 1]]
+    with pytest.raises(ValueError, match="future must be"):
+        multi_step_metrics(pop, Histories.from_ragged(ragged([[2]])), [[0]], steps=(2,))
+
+
+# --- protocol and commands -------------------------------------------------------------------
+
+TINY_GRU = GRUSettings(embed_dim=8, hidden_dim=8, epochs=2, batch_size=64, lr=1e-2)
+TINY_GAN = GANSettings(
+    energy_embed_dim=4,
+    filter_sizes=(1, 2),
+    num_filters=(4, 4),
+    d_pretrain_steps=2,
+    rounds=2,
+    n_rollouts=2,
+    eval_every=1,
+)
+
+
+def test_protocol_rows_and_same_split(tmp_path: Path) -> None:
+    seqs = build_sequences(synthetic_log(n_users=40, n_items=30, max_length=20, seed=7))
+    settings = ProtocolSettings(horizon=4, steps=(2, 3), out_dir=str(tmp_path), gru=TINY_GRU, gan=TINY_GAN)
+    report = run_protocols(seqs, settings, echo=None)
+    assert [r["model"] for r in report.rows] == ["pop", "markov", "mle", "ebseqgan"]
+    for row in report.rows:
+        for key in (
+            "HR@10",
+            "NDCG@20",
+            "MRR@10",
+            "recall_n3",
+            "hit10_model_n2",
+            "coverage_n3",
+            "distinct_n2",
+        ):
+            assert key in row
+            assert 0 <= row[key] <= (1 if key != "distinct_n2" else seqs.n_items)
+    assert report.data["next"]["users"] == 40 and report.data["multistep"]["users"] == 40
+    assert len(report.curves["mle"]["hit_model"]) == 3
+    assert report.curves["ebseqgan"]["next_training"][-1]["round"] == 2
+    # the GAN starts from the MLE GRU: with no adversarial step its ranking is the MLE ranking
+    frozen = ProtocolSettings(
+        horizon=4,
+        protocols=("next",),
+        models=("mle", "ebseqgan"),
+        out_dir=str(tmp_path / "b"),
+        gru=TINY_GRU,
+        gan=GANSettings(d_pretrain_steps=0, rounds=0, filter_sizes=(1,), num_filters=(2,)),
+    )
+    a, b = run_protocols(seqs, frozen, echo=None).rows
+    assert a["NDCG@10"] == b["NDCG@10"] and a["HR@20"] == b["HR@20"]
+    json.dumps(report.to_dict())
+    with pytest.raises(ValueError, match="unknown model"):
+        ProtocolSettings(models=("bert4rec",))
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gan_equiv")
+    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_evaluate_command_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start = time.perf_counter()
+    log = synthetic_log(n_users=40, n_items=30, max_length=20, seed=8)
+    path = write_interactions(log, tmp_path / "log.csv", fmt="csv")
+    text = path.read_text().replace("user_id,item_id,rating,timestamp", "uid,iid,stars,ts")
+    path.write_text(text)
+    out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
+    argv = [
+        "evaluate", "--data", str(path), "--format", "csv", "--user-col", "uid", "--item-col", "iid",
+        "--time-col", "ts", "--rating-col", "stars", "--min-rating", "2", "--k-core", "3",
+        "--horizon", "4", "--epochs", "2", "--embed-dim", "8", "--hidden-dim", "8", "--rounds", "2",
+        "--d-pretrain", "2", "--n-rollouts", "2", "--steps", "2", "3", "--run-dir", str(tmp_path / "runs"),
+        "--set", "energy.filter_sizes=1,2", "energy.num_filters=4,4", "--out", str(out_csv), str(out_json),
+    ]  # fmt: skip
+    args = evaluate_parser().parse_args(argv)
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "next item (leave-one-out, full ranking)" in out and "multi-step" in out
+    with out_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["model"] for r in rows] == ["pop", "markov", "mle", "ebseqgan"]
+    assert float(rows[1]["HR@10"]) > 0
+    saved = json.loads(out_json.read_text())
+    assert saved["settings"]["gan"]["overrides"] == [
+        ["energy.filter_sizes", "1,2"],
+        ["energy.num_filters", "4,4"],
+    ]
+    assert saved["data"]["filters"] == {"min_rating": 2.0, "k_core": 3}
+    assert time.perf_counter() - start < 30
+
+
+def test_evaluate_command_rejects_bad_output(tmp_path: Path) -> None:
+    args = evaluate_parser().parse_args(
+        ["evaluate", "--data", "x", "--format", "movielens", "--out", "r.txt"]
+    )
+    with pytest.raises(SystemExit, match=r"must end in \.csv or \.json"):
+        args.func(args)
+
+
+def test_evaluate_command_reports_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "u.data"
+    path.write_text("1\t2\t5\t100\n1\t3\t4\n")
+    args = evaluate_parser().parse_args(["evaluate", "--data", str(path), "--format", "movielens"])
+    assert args.func(args) == 2
+    assert f"{path}, line 2: expected 4 fields" in capsys.readouterr().err
+
+
+def test_movielens_example_fast(tmp_path: Path) -> None:
+    report = load_script("examples/movielens.py").main(["--fast", "--out-dir", str(tmp_path), "--quiet"])
+    assert {r["model"] for r in report.rows} == {"pop", "markov", "mle", "ebseqgan"}
+    for name in ("results.json", "results.csv", "results.md"):
+        assert (tmp_path / name).exists()
+    assert "per MLE epoch" in (tmp_path / "results.md").read_text()
