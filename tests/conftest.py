@@ -6,7 +6,10 @@ Profiles: ``ci`` (default; derandomized, no deadline) and ``dev`` (more examples
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +28,20 @@ FLOAT32_TOL = 1e-4
 SOLVER_TOL = 1e-6
 #: Monte-Carlo: |mean − exact| must lie within this many standard errors.
 MC_Z_SCORE = 5.0
+
+#: The repository root (scripts under examples/ and benchmarks/ are loaded from here).
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    """Import a script file as a module (scripts are not part of the installed packages)."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 settings.register_profile(
     "ci",

@@ -9,26 +9,12 @@ bring the inexact procedure closer to exact ascent.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import EXACT_TOL
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(relative: str):
-    """Import a script file as a module (scripts are not part of the installed packages)."""
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
+from conftest import EXACT_TOL, load_script
 
 
 def test_gradient_identities_fast(tmp_path: Path) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from gan_equiv.evaluate import add_evaluate_parser
 from gan_equiv.interactions import Ragged, build_sequences, synthetic_log, write_interactions
@@ -37,18 +36,6 @@ from gan_equiv.recommenders import (
     policy_scores,
     run_protocols,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(relative: str):
-    """Import a script file as a module (scripts are not part of the installed packages)."""
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def ragged(rows: list[list[int]]) -> Ragged:
