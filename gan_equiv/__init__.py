@@ -15,7 +15,7 @@ from gan_equiv.config import (
     seqgan_oracle_preset,
     tiny_exact_preset,
 )
-from gan_equiv.data import ExactProblem, gibbs_problem, make_oracle, markov_chain_problem, oracle_dataset
+from gan_equiv.data import ExactProblem, gibbs_problem, markov_chain_problem
 from gan_equiv.energies import (
     AutoencoderEnergy,
     CNNEnergy,
@@ -24,6 +24,7 @@ from gan_equiv.energies import (
     TabularEnergy,
 )
 from gan_equiv.equivalence import CHECKS, CheckResult, make_tiny_problem, run_all_checks
+from gan_equiv.oracle import make_oracle, oracle_dataset
 from gan_equiv.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
 from gan_equiv.rollouts import exact_policy_gradient, exact_q_values, mc_policy_gradient, mc_q_values
 from gan_equiv.trainer import Trainer

@@ -21,14 +21,7 @@ import torch
 from torch import Tensor
 
 from gan_equiv.config import TrainConfig
-from gan_equiv.data import (
-    ExactProblem,
-    gibbs_problem,
-    load_seqgan_oracle,
-    make_oracle,
-    markov_chain_problem,
-    oracle_dataset,
-)
+from gan_equiv.data import ExactProblem, gibbs_problem, markov_chain_problem
 from gan_equiv.metrics import (
     distinct_n,
     energy_cost_alignment,
@@ -37,6 +30,7 @@ from gan_equiv.metrics import (
     nll_oracle,
     nll_test,
 )
+from gan_equiv.oracle import load_seqgan_oracle, make_oracle, oracle_dataset
 from maxent_il.features import StateActionFeatures
 from maxent_il.solver import fit_maxent
 

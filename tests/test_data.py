@@ -14,15 +14,13 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 from strategies import seeds
 
-from gan_equiv.data import (
+from gan_equiv.data import ExactProblem, gibbs_problem, markov_chain_problem
+from gan_equiv.oracle import (
     SEQGAN_PARAM_NAMES,
-    ExactProblem,
     LSTMOracle,
-    gibbs_problem,
     load_seqgan_oracle,
     load_seqgan_oracle_params,
     make_oracle,
-    markov_chain_problem,
     oracle_dataset,
 )
 from maxent_il.dynamic import soft_bellman

@@ -14,7 +14,6 @@ from scipy.stats import entropy as scipy_kl
 from strategies import distributions, seeds
 from torch import Tensor
 
-from gan_equiv.data import make_oracle, oracle_dataset
 from gan_equiv.metrics import (
     distinct_n,
     energy_cost_alignment,
@@ -27,6 +26,7 @@ from gan_equiv.metrics import (
     sequence_nll_per_token,
     total_variation,
 )
+from gan_equiv.oracle import make_oracle, oracle_dataset
 from gan_equiv.policies import GRUPolicy, SequencePolicy
 
 

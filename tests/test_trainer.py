@@ -208,7 +208,7 @@ def test_oracle_run_can_use_seqgan_published_parameters(tmp_path: Path) -> None:
     exactly that oracle, loaded through the restricted unpickler."""
     import pickle
 
-    from gan_equiv.data import make_oracle
+    from gan_equiv.oracle import make_oracle
 
     source = make_oracle(n_items=20, horizon=5, seed=3)
     path = tmp_path / "target_params_py3.pkl"
