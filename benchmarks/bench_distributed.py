@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
-from gan_equiv.config import apply_overrides, seqgan_oracle_preset
-from gan_equiv.distributed import DistContext, barrier, init_from_env, shutdown
-from gan_equiv.trainer import Trainer
+from gan_equiv.train.config import apply_overrides, seqgan_oracle_preset
+from gan_equiv.train.distributed import DistContext, barrier, init_from_env, shutdown
+from gan_equiv.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_TAG = "bench_distributed result: "

@@ -4,10 +4,10 @@ Measures, in one run and on this machine, for a float32 GRUPolicy (embed 32, hid
 SeqGAN-style CNNEnergy (embedding 16, filter widths 2/3/4 with 16 filters each, eval mode — the
 same energy for both methods):
 
-- ``naive``: :func:`gan_equiv.rollouts.naive_mc_q_values` — Python loops over the prefix length t
+- ``naive``: :func:`gan_equiv.train.rollouts.naive_mc_q_values` — Python loops over the prefix length t
   and the rollout k, one ``policy.complete`` (T steps, logits at teacher-forced steps too) and one
   teacher-forced ``log_prob`` per (t, k): (T−1)·K sequential generations of B rows;
-- ``vectorized``: :func:`gan_equiv.rollouts.mc_q_values` — one batched pass of T−1 sampling steps
+- ``vectorized``: :func:`gan_equiv.train.rollouts.mc_q_values` — one batched pass of T−1 sampling steps
   over all B·(T−1)·K rollouts, logits only where an item is drawn, log-probs from the sampling
   softmax; once with the naive random stream (``stream="naive"``) and once with the compact one.
 
@@ -38,9 +38,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_equiv.energies import CNNEnergy
-from gan_equiv.policies import GRUPolicy
-from gan_equiv.rollouts import mc_q_values, naive_mc_q_values
+from gan_equiv.models.energies import CNNEnergy
+from gan_equiv.models.policies import GRUPolicy
+from gan_equiv.train.rollouts import mc_q_values, naive_mc_q_values
 
 #: The z-score bound of tests/conftest.py (MC_Z_SCORE), repeated so the script stands alone.
 Z_BOUND = 5.0

@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from gan_equiv.config import apply_overrides, seqgan_oracle_preset
-from gan_equiv.trainer import Trainer
+from gan_equiv.train.config import apply_overrides, seqgan_oracle_preset
+from gan_equiv.train.trainer import Trainer
 
 
 def time_call(fn, repeats: int) -> float:

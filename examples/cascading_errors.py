@@ -4,9 +4,9 @@ The paper expects EB-SeqGAN, trained on whole trajectories, to "suffer less from
 error issue" than behaviour cloning (BC: MLE, one step at a time on data prefixes). This script
 measures it exactly on a tiny problem where every quantity is a float64 sum over all V^T sequences.
 
-**Setup.** Truth: a random Gibbs model with ``history`` state (:func:`gan_equiv.data.gibbs_problem`:
+**Setup.** Truth: a random Gibbs model with ``history`` state (:func:`gan_equiv.train.problems.gibbs_problem`:
 every conditional may depend on the whole prefix — long-range structure). Limited data: ``n``
-samples. Limited capacity: a :class:`~gan_equiv.policies.GRUPolicy` with a tiny hidden state (4),
+samples. Limited capacity: a :class:`~gan_equiv.models.policies.GRUPolicy` with a tiny hidden state (4),
 which cannot remember the whole prefix. All arms start from one MLE-pretrained generator (Algorithm
 1, line 1) and then take the same number of exact full-batch generator steps (``--steps``, Adam with
 the same cosine-decayed step size), so no arm wins by more optimization:
@@ -70,12 +70,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from gan_equiv.data import ExactProblem, gibbs_problem
-from gan_equiv.energies import LinearEnergy
+from gan_equiv.train.problems import ExactProblem, gibbs_problem
+from gan_equiv.models.energies import LinearEnergy
 from gan_equiv.losses import ebgan_discriminator_loss, ebgan_generator_objective
-from gan_equiv.metrics import PER_STEP_ERRORS as ERRORS
-from gan_equiv.metrics import exact_divergences, per_step_errors
-from gan_equiv.policies import GRUPolicy, SequencePolicy
+from gan_equiv.train.metrics import PER_STEP_ERRORS as ERRORS
+from gan_equiv.train.metrics import exact_divergences, per_step_errors
+from gan_equiv.models.policies import GRUPolicy, SequencePolicy
 from maxent_il import StateActionFeatures, fit_maxent
 
 MODELS = ("bc", "gan_loop", "gan_fixed_point", "bc_on_star")

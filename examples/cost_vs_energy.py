@@ -5,9 +5,9 @@ with an energy D(S) = θ·f(S) and ψ = −H(p_G), the discriminator learns the 
 generator becomes the Gibbs distribution P_θ*(S) = exp(−c*(S))/Z. On a tiny built-in problem
 (V = 4 items, T = 4 steps: all 256 sequences) this script
 
-1. draws training sequences from a hidden random Gibbs model (``gan_equiv.data.gibbs_problem``);
+1. draws training sequences from a hidden random Gibbs model (``gan_equiv.train.problems.gibbs_problem``);
 2. fits the exact MaxEnt cost c*(S) = θ*·f(S) to them (``maxent_il.fit_maxent``, eq. 15);
-3. trains EB-SeqGAN on the same sequences (``gan_equiv.trainer.Trainer``: MLE pretraining, energy
+3. trains EB-SeqGAN on the same sequences (``gan_equiv.train.trainer.Trainer``: MLE pretraining, energy
    pretraining with (3), adversarial rounds with the policy gradient (14));
 4. plots, over every sequence, the learned energy D(S) against c*(S) after the best affine
    alignment (energies are defined up to a constant), coloured by the data probability, with the
@@ -35,10 +35,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from gan_equiv.config import apply_overrides, tiny_exact_preset
-from gan_equiv.experiment import prepare_run
-from gan_equiv.metrics import energy_cost_alignment, exact_divergences
-from gan_equiv.trainer import Trainer
+from gan_equiv.train.config import apply_overrides, tiny_exact_preset
+from gan_equiv.train.experiment import prepare_run
+from gan_equiv.train.metrics import energy_cost_alignment, exact_divergences
+from gan_equiv.train.trainer import Trainer
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

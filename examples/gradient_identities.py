@@ -3,7 +3,7 @@
 The generator minimizes J = E_{p_G}[D(S) + w·log p_G(S)] (eq. 4 with ψ = −w·H, w = 1 in the paper).
 Section 3 rewrites ∇J in five steps, (10)–(14), and identifies (14) with SeqGAN's policy gradient,
 eq. (5). On a tiny problem (V = 3 items, horizon T = 3: 27 sequences) every line is computed exactly
-by enumeration in float64 (``gan_equiv.gradients.gradient_lines``), for a GRU policy and for a
+by enumeration in float64 (``gan_equiv.exact.gradients.gradient_lines``), for a GRU policy and for a
 tabular policy, both against a linear energy D(S) = θ·f(S) with random θ.
 
 The figure ``gradient_identities.png`` has two panels.
@@ -17,7 +17,7 @@ well) is off by a fraction of ‖∇J‖ itself: it is a different vector (docs/
 Right — the Monte-Carlo estimators. Root-mean-square error √(mean_r ‖ĝ_n − ∇J‖²) over R seeded
 repetitions, against the number n of sampled sequences (log–log), for the estimator of (14) with
 the full return Q and with reward-to-go, and for eq. (5) as printed — all with K rollouts per prefix
-(``gan_equiv.rollouts``). The unbiased estimators follow σ/√n (dotted lines: slope −½ fitted through
+(``gan_equiv.train.rollouts``). The unbiased estimators follow σ/√n (dotted lines: slope −½ fitted through
 their points); reward-to-go has the smaller σ. Eq. (5) as printed flattens at its bias, the exact
 ‖E ĝ − ∇J‖ (dashed grey line): more samples do not help.
 
@@ -37,10 +37,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from gan_equiv.energies import LinearEnergy
-from gan_equiv.gradients import gradient_lines
-from gan_equiv.policies import GRUPolicy, SequencePolicy, TabularPolicy
-from gan_equiv.rollouts import mc_policy_gradient, mc_policy_gradient_eq5_as_printed
+from gan_equiv.models.energies import LinearEnergy
+from gan_equiv.exact.gradients import gradient_lines
+from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
+from gan_equiv.train.rollouts import mc_policy_gradient, mc_policy_gradient_eq5_as_printed
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import SequenceSpace
 

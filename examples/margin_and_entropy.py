@@ -82,8 +82,8 @@ import torch
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from gan_equiv.data import gibbs_problem
-from gan_equiv.energies import LinearEnergy, TabularEnergy
+from gan_equiv.train.problems import gibbs_problem
+from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from gan_equiv.losses import ebgan_discriminator_loss
 from maxent_il import GibbsModel, StateActionFeatures, fit_maxent, soft_bellman
 

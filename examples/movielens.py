@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from gan_equiv.evaluate import add_evaluate_arguments, result_tables, run_evaluation
-from gan_equiv.interactions import synthetic_log, write_interactions
-from gan_equiv.recommenders import EvaluationReport
+from gan_equiv.recsys.evaluate import add_evaluate_arguments, result_tables, run_evaluation
+from gan_equiv.recsys.interactions import synthetic_log, write_interactions
+from gan_equiv.recsys.recommenders import EvaluationReport
 
 #: Reduced ML-100K settings that fit 2 CPU cores in a few minutes.
 REDUCED = {"horizon": 10, "stride": 2, "epochs": 8, "patience": 2, "rounds": 50, "d_pretrain": 50}

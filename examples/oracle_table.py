@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from gan_equiv.config import apply_overrides, seqgan_oracle_preset
-from gan_equiv.experiment import prepare_run
-from gan_equiv.metrics import entropy_per_token
-from gan_equiv.trainer import Trainer
+from gan_equiv.train.config import apply_overrides, seqgan_oracle_preset
+from gan_equiv.train.experiment import prepare_run
+from gan_equiv.train.metrics import entropy_per_token
+from gan_equiv.train.trainer import Trainer
 
 VARIANTS: dict[str, dict[str, object]] = {
     "mle": {"adversarial_rounds": 0, "pretrain_d_steps": 0},

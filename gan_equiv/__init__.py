@@ -1,33 +1,33 @@
 """EB-SeqGAN in PyTorch and the bridge that checks it against exact MaxEnt IRL (``maxent_il``).
 
-- generators (:mod:`gan_equiv.policies`) and energies (:mod:`gan_equiv.energies`);
+- generators (:mod:`gan_equiv.models.policies`) and energies (:mod:`gan_equiv.models.energies`);
 - the paper's objectives (:mod:`gan_equiv.losses`), exact gradient lines (9)–(14)
-  (:mod:`gan_equiv.gradients`), exact and Monte-Carlo Q (:mod:`gan_equiv.rollouts`);
-- the claim checks E1–E12 (:mod:`gan_equiv.equivalence`, ``python -m gan_equiv verify``);
-- the trainer of Algorithm 1 (:mod:`gan_equiv.trainer`, :mod:`gan_equiv.config`,
-  ``python -m gan_equiv train``), data (:mod:`gan_equiv.data`) and metrics (:mod:`gan_equiv.metrics`).
+  (:mod:`gan_equiv.exact.gradients`), exact and Monte-Carlo Q (:mod:`gan_equiv.train.rollouts`);
+- the claim checks E1–E12 (:mod:`gan_equiv.exact.claims`, ``python -m gan_equiv verify``);
+- the trainer of Algorithm 1 (:mod:`gan_equiv.train.trainer`, :mod:`gan_equiv.train.config`,
+  ``python -m gan_equiv train``), data (:mod:`gan_equiv.train.problems`) and metrics (:mod:`gan_equiv.train.metrics`).
 """
 
-from gan_equiv.config import (
+from gan_equiv.train.config import (
     TrainConfig,
     apply_overrides,
     load_config,
     seqgan_oracle_preset,
     tiny_exact_preset,
 )
-from gan_equiv.data import ExactProblem, gibbs_problem, markov_chain_problem
-from gan_equiv.energies import (
+from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
+from gan_equiv.models.energies import (
     AutoencoderEnergy,
     CNNEnergy,
     LinearEnergy,
     SequenceEnergy,
     TabularEnergy,
 )
-from gan_equiv.equivalence import CHECKS, CheckResult, make_tiny_problem, run_all_checks
-from gan_equiv.oracle import make_oracle, oracle_dataset
-from gan_equiv.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
-from gan_equiv.rollouts import exact_policy_gradient, exact_q_values, mc_policy_gradient, mc_q_values
-from gan_equiv.trainer import Trainer
+from gan_equiv.exact.claims import CHECKS, CheckResult, make_tiny_problem, run_all_checks
+from gan_equiv.models.oracle import make_oracle, oracle_dataset
+from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
+from gan_equiv.train.rollouts import exact_policy_gradient, exact_q_values, mc_policy_gradient, mc_q_values
+from gan_equiv.train.trainer import Trainer
 
 __all__ = [
     "CHECKS",

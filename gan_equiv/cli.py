@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from gan_equiv.equivalence import CHECKS, make_tiny_problem, run_all_checks
-from gan_equiv.evaluate import add_evaluate_parser
+from gan_equiv.exact.claims import CHECKS, make_tiny_problem, run_all_checks
+from gan_equiv.recsys.evaluate import add_evaluate_parser
 
 PRESETS = ("seqgan_oracle", "tiny_exact")
 
@@ -50,12 +50,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
-    from gan_equiv.checkpoint import latest_checkpoint
-    from gan_equiv.config import apply_overrides, load_config, seqgan_oracle_preset, tiny_exact_preset
-    from gan_equiv.distributed import init_from_env, shutdown
-    from gan_equiv.experiment import prepare_run
-    from gan_equiv.models import count_parameters
-    from gan_equiv.trainer import Trainer
+    from gan_equiv.train.checkpoint import latest_checkpoint
+    from gan_equiv.train.config import apply_overrides, load_config, seqgan_oracle_preset, tiny_exact_preset
+    from gan_equiv.train.distributed import init_from_env, shutdown
+    from gan_equiv.train.experiment import prepare_run
+    from gan_equiv.models.builders import count_parameters
+    from gan_equiv.train.trainer import Trainer
 
     if args.config:
         config = load_config(args.config)

@@ -119,7 +119,7 @@ def unigram_features(space: SequenceSpace) -> CustomFeatures:
 def random_policy(kind: str, n_items: int, horizon: int, seed: int, *, scale: float = 1.0):
     """A seeded random float64 generator: ``tabular`` (logits ~ N(0, scale²)) or a small ``gru`` /
     ``lstm`` policy (weights ~ N(0, 0.5²), output head ~ N(0, scale²))."""
-    from gan_equiv.policies import GRUPolicy, TabularPolicy
+    from gan_equiv.models.policies import GRUPolicy, TabularPolicy
 
     gen = torch.Generator().manual_seed(seed)
     if kind == "tabular":

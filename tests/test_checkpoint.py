@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan_equiv import checkpoint as ckpt_mod
-from gan_equiv.checkpoint import (
+from gan_equiv.train import checkpoint as ckpt_mod
+from gan_equiv.train.checkpoint import (
     FORMAT_NAME,
     CheckpointError,
     capture_rng_states,
@@ -22,9 +22,9 @@ from gan_equiv.checkpoint import (
     restore_rng_states,
     save_checkpoint,
 )
-from gan_equiv.config import apply_overrides, config_to_dict, tiny_exact_preset
-from gan_equiv.energies import CNNEnergy
-from gan_equiv.policies import GRUPolicy
+from gan_equiv.train.config import apply_overrides, config_to_dict, tiny_exact_preset
+from gan_equiv.models.energies import CNNEnergy
+from gan_equiv.models.policies import GRUPolicy
 
 V, T = 5, 4
 

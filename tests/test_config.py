@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_equiv.config import (
+from gan_equiv.train.config import (
     ConfigError,
     EnergyConfig,
     GeneratorConfig,

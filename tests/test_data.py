@@ -1,4 +1,4 @@
-"""Tests of gan_equiv.data: exact problems, the SeqGAN-style LSTM oracle, restricted unpickling."""
+"""Tests of gan_equiv.train.problems: exact problems, the SeqGAN-style LSTM oracle, restricted unpickling."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 from strategies import seeds
 
-from gan_equiv.data import ExactProblem, gibbs_problem, markov_chain_problem
-from gan_equiv.oracle import (
+from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
+from gan_equiv.models.oracle import (
     SEQGAN_PARAM_NAMES,
     LSTMOracle,
     load_seqgan_oracle,

@@ -1,4 +1,4 @@
-"""Data-parallel training (gan_equiv.distributed): 2 gloo ranks on loopback equal 1-process training.
+"""Data-parallel training (gan_equiv.train.distributed): 2 gloo ranks on loopback equal 1-process training.
 
 The multi-process tests spawn 2 CPU processes (MASTER_ADDR=127.0.0.1, a free port) or run
 ``torchrun`` on the CLI; models are float64 so that "equal" can mean 1e-10.
@@ -22,8 +22,8 @@ import torch
 import torch.multiprocessing as mp
 
 from gan_equiv.cli import main as cli_main
-from gan_equiv.config import TrainConfig, apply_overrides
-from gan_equiv.distributed import (
+from gan_equiv.train.config import TrainConfig, apply_overrides
+from gan_equiv.train.distributed import (
     DistContext,
     DistributedError,
     init_from_env,
@@ -34,10 +34,10 @@ from gan_equiv.distributed import (
     sharded_sample,
     shutdown,
 )
-from gan_equiv.energies import CNNEnergy
-from gan_equiv.policies import GRUPolicy
-from gan_equiv.rollouts import mc_q_values
-from gan_equiv.trainer import Trainer
+from gan_equiv.models.energies import CNNEnergy
+from gan_equiv.models.policies import GRUPolicy
+from gan_equiv.train.rollouts import mc_q_values
+from gan_equiv.train.trainer import Trainer
 
 V, T = 5, 4
 FAIL_TIMEOUT_S = 4.0  # the collective timeout of the failure tests

@@ -1,4 +1,4 @@
-"""The claim checks of gan_equiv.equivalence on seeded tiny problems, and the margin's effect (E7)."""
+"""The claim checks of gan_equiv.exact.claims on seeded tiny problems, and the margin's effect (E7)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gan_equiv.cli import main as cli_main
-from gan_equiv.energies import LinearEnergy, TabularEnergy
-from gan_equiv.equivalence import CHECKS, check_e7, check_e8, make_tiny_problem, run_all_checks
+from gan_equiv.models.energies import LinearEnergy, TabularEnergy
+from gan_equiv.exact.claims import CHECKS, check_e7, check_e8, make_tiny_problem, run_all_checks
 from gan_equiv.losses import ebgan_discriminator_loss
 from maxent_il.gibbs import GibbsModel
 

@@ -1,4 +1,4 @@
-"""Loaders, preprocessing, splits and windows of gan_equiv.interactions (synthetic files only)."""
+"""Loaders, preprocessing, splits and windows of gan_equiv.recsys.interactions (synthetic files only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_equiv.interactions import (
+from gan_equiv.recsys.interactions import (
     IdMap,
     InteractionFormatError,
     InteractionLog,

@@ -1,4 +1,4 @@
-"""Tests of gan_equiv.metrics: exact divergences, energy-cost alignment, oracle metrics, ranking."""
+"""Tests of gan_equiv.train.metrics: exact divergences, energy-cost alignment, oracle metrics, ranking."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from scipy.stats import entropy as scipy_kl
 from strategies import distributions, seeds
 from torch import Tensor
 
-from gan_equiv.metrics import (
+from gan_equiv.train.metrics import (
     distinct_n,
     energy_cost_alignment,
     entropy_per_token,
@@ -26,8 +26,8 @@ from gan_equiv.metrics import (
     sequence_nll_per_token,
     total_variation,
 )
-from gan_equiv.oracle import make_oracle, oracle_dataset
-from gan_equiv.policies import GRUPolicy, SequencePolicy
+from gan_equiv.models.oracle import make_oracle, oracle_dataset
+from gan_equiv.models.policies import GRUPolicy, SequencePolicy
 
 
 def log(p: np.ndarray) -> np.ndarray:

@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import seeds, spaces
 
-from gan_equiv.energies import CNNEnergy, LinearEnergy, TabularEnergy
-from gan_equiv.policies import GRUPolicy, TabularPolicy, inverse_cdf_draw, sample_categorical
-from gan_equiv.rollouts import (
+from gan_equiv.models.energies import CNNEnergy, LinearEnergy, TabularEnergy
+from gan_equiv.models.policies import GRUPolicy, TabularPolicy, inverse_cdf_draw, sample_categorical
+from gan_equiv.train.rollouts import (
     exact_policy_gradient,
     exact_q_values,
     exact_reward_to_go,

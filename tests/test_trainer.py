@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_equiv.checkpoint import CheckpointError
+from gan_equiv.train.checkpoint import CheckpointError
 from gan_equiv.cli import main as cli_main
-from gan_equiv.config import ConfigError, TrainConfig, apply_overrides, tiny_exact_preset
-from gan_equiv.experiment import prepare_run
-from gan_equiv.trainer import Trainer
+from gan_equiv.train.config import ConfigError, TrainConfig, apply_overrides, tiny_exact_preset
+from gan_equiv.train.experiment import prepare_run
+from gan_equiv.train.trainer import Trainer
 
 
 def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
@@ -208,7 +208,7 @@ def test_oracle_run_can_use_seqgan_published_parameters(tmp_path: Path) -> None:
     exactly that oracle, loaded through the restricted unpickler."""
     import pickle
 
-    from gan_equiv.oracle import make_oracle
+    from gan_equiv.models.oracle import make_oracle
 
     source = make_oracle(n_items=20, horizon=5, seed=3)
     path = tmp_path / "target_params_py3.pkl"

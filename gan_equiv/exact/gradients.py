@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_equiv.energies import SequenceEnergy
-from gan_equiv.policies import SequencePolicy
+from gan_equiv.models.energies import SequenceEnergy
+from gan_equiv.models.policies import SequencePolicy
 from maxent_il.space import SequenceSpace
 
 #: Largest V^T the exact gradient lines will enumerate by default (every forward pass keeps an

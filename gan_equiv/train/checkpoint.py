@@ -4,9 +4,9 @@ The payload holds only tensors, numbers, strings, None, lists/tuples and dicts â
 objects, so it loads under torch â‰¥ 2.6's default ``weights_only=True`` and cannot run code. Layout
 (format version :data:`FORMAT_VERSION`)::
 
-    {"format": "gan_equiv.checkpoint", "format_version": 1, "torch_version": str, "step": int,
+    {"format": "gan_equiv.train.checkpoint", "format_version": 1, "torch_version": str, "step": int,
      "models": {name: {param/buffer name: Tensor}}, "optimizers": {name: optimizer.state_dict()},
-     "config": JSON-safe dict (gan_equiv.config.config_to_dict), "rng": capture_rng_states(...),
+     "config": JSON-safe dict (gan_equiv.train.config.config_to_dict), "rng": capture_rng_states(...),
      "extra": dict of plain values}
 
 RNG states are stored as tensors and strings (python ``random``: a tensor of its 625 words; numpy
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-FORMAT_NAME = "gan_equiv.checkpoint"
+FORMAT_NAME = "gan_equiv.train.checkpoint"
 FORMAT_VERSION = 1
 #: config keys whose change makes a checkpoint unusable (a key also covers its sub-keys).
 ARCHITECTURE_KEYS = ("n_items", "horizon", "generator", "energy")
@@ -183,7 +183,7 @@ def restore_rng_states(
 def _config_dict(config: Any) -> dict[str, Any]:
     if isinstance(config, Mapping):
         return dict(config)
-    from gan_equiv.config import TrainConfig, config_to_dict
+    from gan_equiv.train.config import TrainConfig, config_to_dict
 
     if isinstance(config, TrainConfig):
         return config_to_dict(config)
@@ -281,7 +281,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device | None
         if "weights_only" in str(err).lower() or "weights only" in str(err).lower():
             raise CheckpointError(
                 f"{p} contains pickled Python objects that weights_only loading refuses (it was not "
-                f"written by gan_equiv.checkpoint, or was altered): {_first_line(err)}"
+                f"written by gan_equiv.train.checkpoint, or was altered): {_first_line(err)}"
             ) from None
         raise CheckpointError(f"{p} is corrupt or truncated ({err}){_other_checkpoints_hint(p)}") from None
     except Exception as err:  # zip, EOF, OS and unpickling errors of a damaged file

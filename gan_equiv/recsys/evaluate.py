@@ -5,7 +5,7 @@
 
 Reads the log (streaming; malformed rows are reported with file and line), prints its summary,
 applies the optional rating threshold and the k-core filter, runs the protocol of
-:func:`gan_equiv.recommenders.run_protocols` (next-item leave-one-out ranking and multi-step
+:func:`gan_equiv.recsys.recommenders.run_protocols` (next-item leave-one-out ranking and multi-step
 generation; same splits and seed for every model), prints the tables and writes them as CSV and/or
 JSON. Trainer logs and checkpoints go under ``--run-dir``.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from gan_equiv.interactions import FORMATS, InteractionFormatError, load_interactions, preprocess, summarize
-from gan_equiv.recommenders import (
+from gan_equiv.recsys.interactions import FORMATS, InteractionFormatError, load_interactions, preprocess, summarize
+from gan_equiv.recsys.recommenders import (
     MODELS,
     PROTOCOLS,
     EvaluationReport,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.config import TrainConfig
-from gan_equiv.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, SequenceEnergy, TabularEnergy
-from gan_equiv.policies import GRUPolicy, SequencePolicy, TabularPolicy
+from gan_equiv.train.config import TrainConfig
+from gan_equiv.models.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, SequenceEnergy, TabularEnergy
+from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import SequenceSpace
 

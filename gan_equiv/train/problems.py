@@ -1,4 +1,4 @@
-"""Tiny exact problems for EB-SeqGAN experiments (SeqGAN's synthetic oracle is in :mod:`gan_equiv.oracle`).
+"""Tiny exact problems for EB-SeqGAN experiments (SeqGAN's synthetic oracle is in :mod:`gan_equiv.models.oracle`).
 
 - :class:`ExactProblem` — a ground-truth distribution over all V^T sequences, known exactly
   (float64 log-probabilities in :class:`~maxent_il.space.SequenceSpace` index order) together with
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from gan_equiv.policies import TabularPolicy
+from gan_equiv.models.policies import TabularPolicy
 from maxent_il.features import StateActionFeatures, StateKind
 from maxent_il.gibbs import GibbsModel
 from maxent_il.space import SequenceSpace

@@ -34,7 +34,7 @@ from scipy.special import logsumexp
 from scipy.stats import rankdata
 from torch import Tensor
 
-from gan_equiv.policies import SequencePolicy
+from gan_equiv.models.policies import SequencePolicy
 
 #: How far from 0 the log-sum-exp of a log-probability vector may be before it is refused
 #: (float32 generators summed over 10^6 sequences stay well within it).

@@ -2,7 +2,7 @@
 
 ``torchrun --nproc_per_node=N -m gan_equiv train …`` starts N processes; :func:`init_from_env` joins
 them into a process group (``nccl`` when the run's device is CUDA, ``gloo`` on CPU) with a timeout,
-and :class:`gan_equiv.trainer.Trainer` (``distributed=ctx``) then wraps the generator and the
+and :class:`gan_equiv.train.trainer.Trainer` (``distributed=ctx``) then wraps the generator and the
 energy in :class:`~torch.nn.parallel.DistributedDataParallel`.
 
 **Exact split.** Every rank draws the *global* random numbers of a step from the shared, identically
@@ -11,7 +11,7 @@ seeded generators (``data`` and ``sample``) and keeps its contiguous shard (:fun
 - MLE: the epoch's permutation and its global batches of ``batch_size`` rows;
 - energy step: the B data indices, and the B·T uniforms of the fake samples (:func:`sharded_sample`);
 - generator step: the B·T sampling uniforms and the B·K·(T−1)·T/2 rollout uniforms of
-  :func:`gan_equiv.rollouts.mc_q_values` (:func:`sharded_mc_q_values`), whose leave-one-out baseline
+  :func:`gan_equiv.train.rollouts.mc_q_values` (:func:`sharded_mc_q_values`), whose leave-one-out baseline
   uses the all-reduced column sums of Q̂ over the global batch.
 
 Each rank computes only its shard (sampling, rollouts, forward and backward); the extra cost is the
@@ -41,10 +41,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_equiv.config import resolve_device
-from gan_equiv.energies import SequenceEnergy
-from gan_equiv.policies import SequencePolicy, inverse_cdf_draw
-from gan_equiv.rollouts import _check_mc_args, _chunk_rows, _past_log_probs, _slices
+from gan_equiv.train.config import resolve_device
+from gan_equiv.models.energies import SequenceEnergy
+from gan_equiv.models.policies import SequencePolicy, inverse_cdf_draw
+from gan_equiv.train.rollouts import _check_mc_args, _chunk_rows, _past_log_probs, _slices
 
 #: Seconds a collective may wait for the other ranks before the job fails (override with the
 #: environment variable ``GAN_EQUIV_DIST_TIMEOUT``).
@@ -307,7 +307,7 @@ def sharded_mc_q_values(
     generator: torch.Generator | None = None,
     chunk_rows: int | None = None,
 ) -> Tensor:
-    """Rows [start, start+N) of :func:`gan_equiv.rollouts.mc_q_values` (``stream="compact"``) on a
+    """Rows [start, start+N) of :func:`gan_equiv.train.rollouts.mc_q_values` (``stream="compact"``) on a
     global batch of ``n_global`` sequences, given only this shard's N sequences: float64 (N, T).
 
     The global call sorts its n_global·K·(T−1) rollout rows by prefix length L and, at rollout step

@@ -6,16 +6,16 @@ unit and resume exactly):
 1. ``pretrain_g_epochs`` epochs of maximum likelihood (teacher forcing) on the training sequences;
 2. ``pretrain_d_steps`` energy updates with the EBGAN loss (3) against samples of p_G;
 3. ``adversarial_rounds`` rounds of ``g_steps`` generator updates — the policy gradient of eq. (14)
-   with Q from vectorized Monte-Carlo rollouts (:func:`gan_equiv.rollouts.mc_q_values`) — and
+   with Q from vectorized Monte-Carlo rollouts (:func:`gan_equiv.train.rollouts.mc_q_values`) — and
    ``d_steps`` energy updates with (3) and margin m.
 
 The trainer knows nothing of imitation learning: it calls the losses and records what they return.
 An optional ``evaluator(trainer) → dict`` adds problem-specific metrics (exact KL, NLL-oracle …).
 
-With ``distributed=`` a :class:`~gan_equiv.distributed.DistContext` (``torchrun``; see
+With ``distributed=`` a :class:`~gan_equiv.train.distributed.DistContext` (``torchrun``; see
 docs/scaling.md) the same steps run data-parallel: DDP over generator and energy, each rank working
 on its shard of every global batch and of the rollouts, metrics all-reduced, rank 0 alone writing
-logs and checkpoints. The split is exact (:mod:`gan_equiv.distributed`), so one step on N ranks
+logs and checkpoints. The split is exact (:mod:`gan_equiv.train.distributed`), so one step on N ranks
 equals one step in one process up to float rounding, and checkpoints resume on any number of ranks.
 """
 
@@ -34,15 +34,15 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from gan_equiv.checkpoint import (
+from gan_equiv.train.checkpoint import (
     capture_rng_states,
     checkpoint_path,
     load_checkpoint,
     restore,
     save_checkpoint,
 )
-from gan_equiv.config import TrainConfig, config_to_dict
-from gan_equiv.distributed import (
+from gan_equiv.train.config import TrainConfig, config_to_dict
+from gan_equiv.train.distributed import (
     DistContext,
     MethodCall,
     all_reduce_sum,
@@ -55,12 +55,12 @@ from gan_equiv.distributed import (
     sharded_sample,
     wrap_ddp,
 )
-from gan_equiv.energies import SequenceEnergy
+from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.losses import ebgan_discriminator_loss, policy_gradient_surrogate
-from gan_equiv.models import ConstantEnergy, build_energy, build_generator
-from gan_equiv.policies import SequencePolicy
-from gan_equiv.rollouts import mc_q_values
-from gan_equiv.sequences import check_item_tensor
+from gan_equiv.models.builders import ConstantEnergy, build_energy, build_generator
+from gan_equiv.models.policies import SequencePolicy
+from gan_equiv.train.rollouts import mc_q_values
+from gan_equiv.models.validation import check_item_tensor
 
 Evaluator = Callable[["Trainer"], dict[str, float]]
 
@@ -125,7 +125,7 @@ class Trainer:
         evaluator: optional ``trainer → {metric: value}`` called every ``eval_every`` rounds.
         policy: a pre-built generator (default: built from the config).
         energy: a pre-built energy (default: built from the config).
-        distributed: this process's place in a data-parallel job (:func:`gan_equiv.distributed.
+        distributed: this process's place in a data-parallel job (:func:`gan_equiv.train.distributed.
             init_from_env`); None (default) trains in this process alone. When given, every rank
             must make the same calls (steps, ``fit``, ``save`` are collective).
     """

@@ -1,6 +1,6 @@
 """Data and evaluation for a training run, from its :class:`TrainConfig`.
 
-- ``data = "gibbs" | "markov"``: a tiny exact problem (:mod:`gan_equiv.data`). The evaluator
+- ``data = "gibbs" | "markov"``: a tiny exact problem (:mod:`gan_equiv.train.problems`). The evaluator
   reports exact KL(p_data‖p_G), KL(p_G‖p_data), TV, and — how the learned energy compares with the
   exact MaxEnt IRL cost c*(S) = θ*·f(S) fitted by ``maxent_il`` on the same training sequences —
   Pearson/Spearman correlation after the best affine alignment, on the support of p_data.
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_equiv.config import TrainConfig
-from gan_equiv.data import ExactProblem, gibbs_problem, markov_chain_problem
-from gan_equiv.metrics import (
+from gan_equiv.train.config import TrainConfig
+from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
+from gan_equiv.train.metrics import (
     distinct_n,
     energy_cost_alignment,
     entropy_per_token,
@@ -30,7 +30,7 @@ from gan_equiv.metrics import (
     nll_oracle,
     nll_test,
 )
-from gan_equiv.oracle import load_seqgan_oracle, make_oracle, oracle_dataset
+from gan_equiv.models.oracle import load_seqgan_oracle, make_oracle, oracle_dataset
 from maxent_il.features import StateActionFeatures
 from maxent_il.solver import fit_maxent
 

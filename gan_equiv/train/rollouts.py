@@ -39,9 +39,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from gan_equiv.energies import SequenceEnergy
+from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.losses import policy_gradient_surrogate
-from gan_equiv.policies import SequencePolicy, inverse_cdf_draw
+from gan_equiv.models.policies import SequencePolicy, inverse_cdf_draw
 from maxent_il.space import EnumerationTooLargeError, SequenceSpace
 
 Mode = Literal["full", "reward_to_go"]

@@ -2,7 +2,7 @@
 
 - :class:`LSTMOracle` — SeqGAN's target LSTM (Yu et al. 2017): embedding + explicit LSTM gates +
   softmax, every parameter N(0, 1), V = 5000, T = 20, emb = hidden = 32 by default. It implements
-  the :class:`~gan_equiv.policies.SequencePolicy` interface, so it samples, scores and rolls out
+  the :class:`~gan_equiv.models.policies.SequencePolicy` interface, so it samples, scores and rolls out
   like any generator. :func:`oracle_dataset` draws the training set in batches.
 - :func:`load_seqgan_oracle_params` reads SeqGAN's published ``target_params_py3.pkl`` (a pickled
   list of 15 numpy arrays) with a restricted unpickler that admits numpy arrays and nothing else;
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.data import _check_positive_float, _check_positive_int
-from gan_equiv.policies import SequencePolicy
+from gan_equiv.train.problems import _check_positive_float, _check_positive_int
+from gan_equiv.models.policies import SequencePolicy
 
 # =============================================================================================
 # SeqGAN's synthetic oracle

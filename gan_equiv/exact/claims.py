@@ -190,7 +190,7 @@ def check_e12(problem: TinyProblem) -> CheckResult:
 # --- EBGAN ⇄ IL claims ---------------------------------------------------------------------------
 def _exact_tabular_policy(features: StateActionFeatures, theta: np.ndarray):
     """The tabular generator whose conditionals are those of P_θ (the minimizer of eq. 20)."""
-    from gan_equiv.policies import TabularPolicy
+    from gan_equiv.models.policies import TabularPolicy
 
     dp = soft_bellman(features, theta)
     policy = TabularPolicy(features.space.n_items, features.space.horizon, dtype=torch.float64)
@@ -199,7 +199,7 @@ def _exact_tabular_policy(features: StateActionFeatures, theta: np.ndarray):
 
 def check_e7(problem: TinyProblem, *, margin: float = 1e3) -> CheckResult:
     """E7: ∇_θ of the EBGAN D-loss (3) = −∇ of the IL c-step objective (21) while all fake D < m."""
-    from gan_equiv.energies import LinearEnergy
+    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.losses import ebgan_discriminator_loss
 
     seqs = torch.as_tensor(problem.space.all_sequences())
@@ -231,9 +231,9 @@ def check_e7(problem: TinyProblem, *, margin: float = 1e3) -> CheckResult:
 
 def check_e8(problem: TinyProblem) -> CheckResult:
     """E8: the generator objective (4) with ψ = −H equals the q-objective (20) = KL(q‖P_D) − log Z."""
-    from gan_equiv.energies import LinearEnergy
+    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.losses import ebgan_generator_objective
-    from gan_equiv.policies import TabularPolicy
+    from gan_equiv.models.policies import TabularPolicy
 
     gen = torch.Generator().manual_seed(problem.seed)
     policy = TabularPolicy(problem.space.n_items, problem.space.horizon, init_scale=1.0, generator=gen)
@@ -274,7 +274,7 @@ def check_e11(
     (eq. 20); D-step — one ``optimizer`` step (Adam, as in the trainer, or plain SGD) on the exact
     D-loss (3) over the enumerated space, whose gradient is minus the LL gradient (15) (claim E7).
     """
-    from gan_equiv.energies import LinearEnergy
+    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.losses import ebgan_discriminator_loss
 
     target = fit_maxent(problem.features, target_moments=problem.data_moments, gtol=1e-11)
@@ -357,9 +357,9 @@ def check_e6(problem: TinyProblem, *, n_iters: int = 20, lr: float = 0.5) -> Che
 
 def check_e9(problem: TinyProblem) -> CheckResult:
     """E9: every line of (10)–(14) equals the autograd gradient (9) of E_pG[D + log p_G] (GRU policy)."""
-    from gan_equiv.energies import LinearEnergy
-    from gan_equiv.gradients import gradient_lines
-    from gan_equiv.policies import GRUPolicy
+    from gan_equiv.models.energies import LinearEnergy
+    from gan_equiv.exact.gradients import gradient_lines
+    from gan_equiv.models.policies import GRUPolicy
 
     torch.manual_seed(problem.seed)
     policy = GRUPolicy(
@@ -384,9 +384,9 @@ def check_e10(
     """E10: the Monte-Carlo estimator of (14) (K rollouts per prefix) is unbiased: over independent
     estimates, every coordinate of the mean lies within z standard errors of the exact gradient.
     ``value`` is the largest |z|-score and ``tol`` is z."""
-    from gan_equiv.energies import LinearEnergy
-    from gan_equiv.policies import TabularPolicy
-    from gan_equiv.rollouts import exact_policy_gradient, mc_policy_gradient
+    from gan_equiv.models.energies import LinearEnergy
+    from gan_equiv.models.policies import TabularPolicy
+    from gan_equiv.train.rollouts import exact_policy_gradient, mc_policy_gradient
 
     gen = torch.Generator().manual_seed(problem.seed)
     policy = TabularPolicy(problem.space.n_items, problem.space.horizon, init_scale=1.0, generator=gen)
