@@ -70,13 +70,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from gan_equiv.train.problems import ExactProblem, gibbs_problem
-from gan_equiv.models.energies import LinearEnergy
 from gan_equiv.losses import ebgan_discriminator_loss, ebgan_generator_objective
-from gan_equiv.train.metrics import PER_STEP_ERRORS as ERRORS
-from gan_equiv.train.metrics import exact_divergences, per_step_errors
+from gan_equiv.models.energies import LinearEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy
+from gan_equiv.train.problems import ExactProblem, gibbs_problem
 from maxent_il import StateActionFeatures, fit_maxent
+from maxent_il.divergences import PER_STEP_ERRORS as ERRORS
+from maxent_il.divergences import exact_divergences, per_step_errors
 
 MODELS = ("bc", "gan_loop", "gan_fixed_point", "bc_on_star")
 LABELS = {

@@ -37,8 +37,8 @@ import torch
 
 from gan_equiv.train.config import apply_overrides, tiny_exact_preset
 from gan_equiv.train.experiment import prepare_run
-from gan_equiv.train.metrics import energy_cost_alignment, exact_divergences
 from gan_equiv.train.trainer import Trainer
+from maxent_il.divergences import energy_cost_alignment, exact_divergences
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

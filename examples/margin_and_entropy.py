@@ -82,9 +82,9 @@ import torch
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from gan_equiv.train.problems import gibbs_problem
-from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from gan_equiv.losses import ebgan_discriminator_loss
+from gan_equiv.models.energies import LinearEnergy, TabularEnergy
+from gan_equiv.train.problems import gibbs_problem
 from maxent_il import GibbsModel, StateActionFeatures, fit_maxent, soft_bellman
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)

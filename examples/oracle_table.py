@@ -34,7 +34,7 @@ import torch
 
 from gan_equiv.train.config import apply_overrides, seqgan_oracle_preset
 from gan_equiv.train.experiment import prepare_run
-from gan_equiv.train.metrics import entropy_per_token
+from gan_equiv.train.oracle_metrics import entropy_per_token
 from gan_equiv.train.trainer import Trainer
 
 VARIANTS: dict[str, dict[str, object]] = {

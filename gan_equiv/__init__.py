@@ -5,9 +5,19 @@
   (:mod:`gan_equiv.exact.gradients`), exact and Monte-Carlo Q (:mod:`gan_equiv.train.rollouts`);
 - the claim checks E1–E12 (:mod:`gan_equiv.exact.claims`, ``python -m gan_equiv verify``);
 - the trainer of Algorithm 1 (:mod:`gan_equiv.train.trainer`, :mod:`gan_equiv.train.config`,
-  ``python -m gan_equiv train``), data (:mod:`gan_equiv.train.problems`) and metrics (:mod:`gan_equiv.train.metrics`).
+  ``python -m gan_equiv train``), data (:mod:`gan_equiv.train.problems`) and metrics.
 """
 
+from gan_equiv.exact.claims import CHECKS, CheckResult, make_tiny_problem, run_all_checks
+from gan_equiv.models.energies import (
+    AutoencoderEnergy,
+    CNNEnergy,
+    LinearEnergy,
+    SequenceEnergy,
+    TabularEnergy,
+)
+from gan_equiv.models.oracle import make_oracle, oracle_dataset
+from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
 from gan_equiv.train.config import (
     TrainConfig,
     apply_overrides,
@@ -16,16 +26,6 @@ from gan_equiv.train.config import (
     tiny_exact_preset,
 )
 from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
-from gan_equiv.models.energies import (
-    AutoencoderEnergy,
-    CNNEnergy,
-    LinearEnergy,
-    SequenceEnergy,
-    TabularEnergy,
-)
-from gan_equiv.exact.claims import CHECKS, CheckResult, make_tiny_problem, run_all_checks
-from gan_equiv.models.oracle import make_oracle, oracle_dataset
-from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
 from gan_equiv.train.rollouts import exact_policy_gradient, exact_q_values, mc_policy_gradient, mc_q_values
 from gan_equiv.train.trainer import Trainer
 

@@ -50,11 +50,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
+    from gan_equiv.models.builders import count_parameters
     from gan_equiv.train.checkpoint import latest_checkpoint
     from gan_equiv.train.config import apply_overrides, load_config, seqgan_oracle_preset, tiny_exact_preset
     from gan_equiv.train.distributed import init_from_env, shutdown
     from gan_equiv.train.experiment import prepare_run
-    from gan_equiv.models.builders import count_parameters
     from gan_equiv.train.trainer import Trainer
 
     if args.config:

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from gan_equiv.models.energies import CNNEnergy
+from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.train import checkpoint as ckpt_mod
 from gan_equiv.train.checkpoint import (
     FORMAT_NAME,
@@ -23,8 +25,6 @@ from gan_equiv.train.checkpoint import (
     save_checkpoint,
 )
 from gan_equiv.train.config import apply_overrides, config_to_dict, tiny_exact_preset
-from gan_equiv.models.energies import CNNEnergy
-from gan_equiv.models.policies import GRUPolicy
 
 V, T = 5, 4
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp
 from strategies import seeds
 
-from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
 from gan_equiv.models.oracle import (
     SEQGAN_PARAM_NAMES,
     LSTMOracle,
@@ -23,6 +22,7 @@ from gan_equiv.models.oracle import (
     make_oracle,
     oracle_dataset,
 )
+from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
 from maxent_il.dynamic import soft_bellman
 from maxent_il.space import EnumerationTooLargeError
 

@@ -22,6 +22,8 @@ import torch
 import torch.multiprocessing as mp
 
 from gan_equiv.cli import main as cli_main
+from gan_equiv.models.energies import CNNEnergy
+from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.train.config import TrainConfig, apply_overrides
 from gan_equiv.train.distributed import (
     DistContext,
@@ -34,8 +36,6 @@ from gan_equiv.train.distributed import (
     sharded_sample,
     shutdown,
 )
-from gan_equiv.models.energies import CNNEnergy
-from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.train.rollouts import mc_q_values
 from gan_equiv.train.trainer import Trainer
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gan_equiv.cli import main as cli_main
-from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from gan_equiv.exact.claims import CHECKS, check_e7, check_e8, make_tiny_problem, run_all_checks
 from gan_equiv.losses import ebgan_discriminator_loss
+from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from maxent_il.gibbs import GibbsModel
 
 STATES = ("last", "time_last", "history")

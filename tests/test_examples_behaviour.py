@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from conftest import load_script
 
-from gan_equiv.train.metrics import per_step_errors
+from maxent_il.divergences import per_step_errors
 
 
 def test_margin_and_entropy_fast(tmp_path: Path) -> None:

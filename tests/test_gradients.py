@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import random_policy, seeds
 
-from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from gan_equiv.exact.gradients import (
     EQUAL_LINES,
     conditional_log_probs,
@@ -28,6 +27,7 @@ from gan_equiv.exact.gradients import (
     prefix_probabilities,
 )
 from gan_equiv.losses import ebgan_generator_objective, maxent_q_step_objective
+from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
 from maxent_il.features import STATE_KINDS, StateActionFeatures
 from maxent_il.gibbs import GibbsModel

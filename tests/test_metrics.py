@@ -1,4 +1,4 @@
-"""Tests of gan_equiv.train.metrics: exact divergences, energy-cost alignment, oracle metrics, ranking."""
+"""Tests of the metrics: exact divergences (maxent_il.divergences), oracle metrics, ranking."""
 
 from __future__ import annotations
 
@@ -14,20 +14,17 @@ from scipy.stats import entropy as scipy_kl
 from strategies import distributions, seeds
 from torch import Tensor
 
-from gan_equiv.train.metrics import (
-    distinct_n,
-    energy_cost_alignment,
-    entropy_per_token,
-    exact_divergences,
-    exact_kl,
-    nll_oracle,
-    nll_test,
-    ranking_metrics,
-    sequence_nll_per_token,
-    total_variation,
-)
 from gan_equiv.models.oracle import make_oracle, oracle_dataset
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy
+from gan_equiv.recsys.ranking import ranking_metrics
+from gan_equiv.train.oracle_metrics import (
+    distinct_n,
+    entropy_per_token,
+    nll_oracle,
+    nll_test,
+    sequence_nll_per_token,
+)
+from maxent_il.divergences import energy_cost_alignment, exact_divergences, exact_kl, total_variation
 
 
 def log(p: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from scipy import stats
 from strategies import random_policy, seeds
 
-from gan_equiv.models.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, TabularEnergy
 from gan_equiv.losses import (
     check_margin,
     ebgan_discriminator_loss,
@@ -22,6 +21,7 @@ from gan_equiv.losses import (
     maxent_q_step_objective,
     policy_gradient_surrogate,
 )
+from gan_equiv.models.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, TabularEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
 from maxent_il.features import STATE_KINDS, CustomFeatures, StateActionFeatures
 from maxent_il.space import SequenceSpace

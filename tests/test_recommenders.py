@@ -15,9 +15,9 @@ import pytest
 import torch
 from conftest import load_script
 
+from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.recsys.evaluate import add_evaluate_parser
 from gan_equiv.recsys.interactions import Ragged, build_sequences, synthetic_log, write_interactions
-from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.recsys.recommenders import (
     PAD,
     GANSettings,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_equiv.train.checkpoint import CheckpointError
 from gan_equiv.cli import main as cli_main
+from gan_equiv.train.checkpoint import CheckpointError
 from gan_equiv.train.config import ConfigError, TrainConfig, apply_overrides, tiny_exact_preset
 from gan_equiv.train.experiment import prepare_run
 from gan_equiv.train.trainer import Trainer

@@ -199,8 +199,8 @@ def _exact_tabular_policy(features: StateActionFeatures, theta: np.ndarray):
 
 def check_e7(problem: TinyProblem, *, margin: float = 1e3) -> CheckResult:
     """E7: ∇_θ of the EBGAN D-loss (3) = −∇ of the IL c-step objective (21) while all fake D < m."""
-    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.losses import ebgan_discriminator_loss
+    from gan_equiv.models.energies import LinearEnergy
 
     seqs = torch.as_tensor(problem.space.all_sequences())
     q = GibbsModel(problem.features, problem.theta * 0.5).probabilities()  # some generator q
@@ -231,8 +231,8 @@ def check_e7(problem: TinyProblem, *, margin: float = 1e3) -> CheckResult:
 
 def check_e8(problem: TinyProblem) -> CheckResult:
     """E8: the generator objective (4) with ψ = −H equals the q-objective (20) = KL(q‖P_D) − log Z."""
-    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.losses import ebgan_generator_objective
+    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.models.policies import TabularPolicy
 
     gen = torch.Generator().manual_seed(problem.seed)
@@ -274,8 +274,8 @@ def check_e11(
     (eq. 20); D-step — one ``optimizer`` step (Adam, as in the trainer, or plain SGD) on the exact
     D-loss (3) over the enumerated space, whose gradient is minus the LL gradient (15) (claim E7).
     """
-    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.losses import ebgan_discriminator_loss
+    from gan_equiv.models.energies import LinearEnergy
 
     target = fit_maxent(problem.features, target_moments=problem.data_moments, gtol=1e-11)
     p_star = GibbsModel(problem.features, target.theta).probabilities()
@@ -357,8 +357,8 @@ def check_e6(problem: TinyProblem, *, n_iters: int = 20, lr: float = 0.5) -> Che
 
 def check_e9(problem: TinyProblem) -> CheckResult:
     """E9: every line of (10)–(14) equals the autograd gradient (9) of E_pG[D + log p_G] (GRU policy)."""
-    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.exact.gradients import gradient_lines
+    from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.models.policies import GRUPolicy
 
     torch.manual_seed(problem.seed)

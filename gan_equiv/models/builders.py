@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.train.config import TrainConfig
-from gan_equiv.models.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, SequenceEnergy, TabularEnergy
+from gan_equiv.models.energies import (
+    AutoencoderEnergy,
+    CNNEnergy,
+    LinearEnergy,
+    SequenceEnergy,
+    TabularEnergy,
+)
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
+from gan_equiv.train.config import TrainConfig
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import SequenceSpace
 

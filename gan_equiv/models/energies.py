@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_equiv.models.validation import check_item_tensor
+from gan_equiv.checks import check_item_tensor
 from maxent_il.features import FeatureMap
 from maxent_il.space import SequenceSpace
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.train.problems import _check_positive_float, _check_positive_int
 from gan_equiv.models.policies import SequencePolicy
+from gan_equiv.train.problems import _check_positive_float, _check_positive_int
 
 # =============================================================================================
 # SeqGAN's synthetic oracle

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.models.validation import check_item_tensor
+from gan_equiv.checks import check_item_tensor
 from maxent_il.space import SequenceSpace
 
 

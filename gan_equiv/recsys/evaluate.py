@@ -19,7 +19,13 @@ from typing import Any
 
 import torch
 
-from gan_equiv.recsys.interactions import FORMATS, InteractionFormatError, load_interactions, preprocess, summarize
+from gan_equiv.recsys.interactions import (
+    FORMATS,
+    InteractionFormatError,
+    load_interactions,
+    preprocess,
+    summarize,
+)
 from gan_equiv.recsys.recommenders import (
     MODELS,
     PROTOCOLS,

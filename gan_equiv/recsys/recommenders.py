@@ -16,7 +16,7 @@ The GRUs score a user from the last T−1 items of the history (right-aligned in
 of s_T in a training window.
 
 Protocol (:func:`run_protocols`, same splits and seeds for every model): next-item full ranking
-(:func:`next_item_metrics`: HR/NDCG/MRR@k via :func:`gan_equiv.train.metrics.ranking_metrics`) on the
+(:func:`next_item_metrics`: HR/NDCG/MRR@k via :func:`gan_equiv.recsys.ranking.ranking_metrics`) on the
 leave-one-out split, and multi-step generation (:func:`multi_step_metrics`) on a split that holds
 out each user's last n_max items: the model generates n items greedily, feeding on its own outputs,
 scored by list recall, per-position hit@k with model-fed vs data-fed prefixes, catalogue coverage
@@ -42,10 +42,10 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from gan_equiv.train.config import EnergyConfig, GeneratorConfig, OptimConfig, TrainConfig, apply_overrides
-from gan_equiv.recsys.interactions import Ragged, UserSequences, split_tail, summarize, training_windows
-from gan_equiv.train.metrics import ranking_metrics
 from gan_equiv.models.policies import SequencePolicy
+from gan_equiv.recsys.interactions import Ragged, UserSequences, split_tail, summarize, training_windows
+from gan_equiv.recsys.ranking import ranking_metrics
+from gan_equiv.train.config import EnergyConfig, GeneratorConfig, OptimConfig, TrainConfig, apply_overrides
 from gan_equiv.train.trainer import Trainer
 
 PAD = -1
@@ -489,7 +489,7 @@ def next_item_metrics(
     """HR@k, NDCG@k, MRR@k of the target item in the model's full ranking over all V items.
 
     With ``exclude_seen`` the items of each history are ranked last (score −inf). Ties count by
-    their expectation over random tie-breaking (:func:`gan_equiv.train.metrics.ranking_metrics`).
+    their expectation over random tie-breaking (:func:`gan_equiv.recsys.ranking.ranking_metrics`).
     Computed in chunks of ``batch_size`` users; means over all users.
     """
     targets = torch.as_tensor(targets).long()

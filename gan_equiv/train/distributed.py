@@ -41,9 +41,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_equiv.train.config import resolve_device
 from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy, inverse_cdf_draw
+from gan_equiv.train.config import resolve_device
 from gan_equiv.train.rollouts import _check_mc_args, _chunk_rows, _past_log_probs, _slices
 
 #: Seconds a collective may wait for the other ranks before the job fails (override with the

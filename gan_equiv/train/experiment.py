@@ -20,17 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_equiv.train.config import TrainConfig
-from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
-from gan_equiv.train.metrics import (
-    distinct_n,
-    energy_cost_alignment,
-    entropy_per_token,
-    exact_divergences,
-    nll_oracle,
-    nll_test,
-)
 from gan_equiv.models.oracle import load_seqgan_oracle, make_oracle, oracle_dataset
+from gan_equiv.train.config import TrainConfig
+from gan_equiv.train.oracle_metrics import distinct_n, entropy_per_token, nll_oracle, nll_test
+from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
+from maxent_il.divergences import energy_cost_alignment, exact_divergences
 from maxent_il.features import StateActionFeatures
 from maxent_il.solver import fit_maxent
 

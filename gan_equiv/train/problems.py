@@ -1,4 +1,4 @@
-"""Tiny exact problems for EB-SeqGAN experiments (SeqGAN's synthetic oracle is in :mod:`gan_equiv.models.oracle`).
+"""Tiny exact problems for EB-SeqGAN experiments (the SeqGAN oracle: :mod:`gan_equiv.models.oracle`).
 
 - :class:`ExactProblem` — a ground-truth distribution over all V^T sequences, known exactly
   (float64 log-probabilities in :class:`~maxent_il.space.SequenceSpace` index order) together with

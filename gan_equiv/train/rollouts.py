@@ -39,8 +39,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.losses import policy_gradient_surrogate
+from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy, inverse_cdf_draw
 from maxent_il.space import EnumerationTooLargeError, SequenceSpace
 

@@ -34,6 +34,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from gan_equiv.checks import check_item_tensor
+from gan_equiv.losses import ebgan_discriminator_loss, policy_gradient_surrogate
+from gan_equiv.models.builders import ConstantEnergy, build_energy, build_generator
+from gan_equiv.models.energies import SequenceEnergy
+from gan_equiv.models.policies import SequencePolicy
 from gan_equiv.train.checkpoint import (
     capture_rng_states,
     checkpoint_path,
@@ -55,12 +60,7 @@ from gan_equiv.train.distributed import (
     sharded_sample,
     wrap_ddp,
 )
-from gan_equiv.models.energies import SequenceEnergy
-from gan_equiv.losses import ebgan_discriminator_loss, policy_gradient_surrogate
-from gan_equiv.models.builders import ConstantEnergy, build_energy, build_generator
-from gan_equiv.models.policies import SequencePolicy
 from gan_equiv.train.rollouts import mc_q_values
-from gan_equiv.models.validation import check_item_tensor
 
 Evaluator = Callable[["Trainer"], dict[str, float]]
 

@@ -1,52 +1,31 @@
-"""Evaluation metrics: exact divergences on tiny problems, SeqGAN oracle metrics, next-item ranking.
+"""Exact divergences between distributions over all V^T sequences, and energy-vs-cost alignment.
 
-Exact (float64, over the whole enumerated space of V^T sequences):
+Float64, numpy only (torch tensors are accepted and converted), so both the trainer's evaluators
+and the claim checks can use them:
 
 - :func:`exact_kl`, :func:`total_variation`, :func:`exact_divergences` — how far a generator p_G is
   from the truth, in both KL directions and in total variation;
 - :func:`energy_cost_alignment` — how well a learned energy D matches an exact cost c up to the
-  affine freedom energies have (a·D + b ≈ c).
-
-Oracle (Monte-Carlo, on SeqGAN's synthetic benchmark):
-
-- :func:`nll_oracle` — quality: mean per-token NLL of *generated* samples under the oracle;
-- :func:`nll_test` — coverage: mean per-token NLL of *held-out oracle* samples under the generator;
-- :func:`entropy_per_token` — diversity: H(p_G)/T with its standard error;
-- :func:`distinct_n` — diversity of n-grams.
-
-NLL-oracle alone rewards collapse: a generator that always emits the oracle's most likely
-sequences scores *below* the oracle's own entropy rate. Report it together with NLL-test and the
-entropy per token, never alone.
-
-Ranking (next-item recommendation): :func:`ranking_metrics` — HR@k, NDCG@k and MRR@k from a full
-ranking over all V items, ties resolved in expectation over random tie-breaking.
+  affine freedom energies have (a·D + b ≈ c);
+- :func:`per_step_errors` — exact per-step (cascading) errors of a sequence model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import torch
 from scipy.special import logsumexp
 from scipy.stats import rankdata
-from torch import Tensor
-
-from gan_equiv.models.policies import SequencePolicy
 
 #: How far from 0 the log-sum-exp of a log-probability vector may be before it is refused
 #: (float32 generators summed over 10^6 sequences stay well within it).
 NORMALIZATION_TOL = 1e-4
 
-# =============================================================================================
-# Exact divergences
-# =============================================================================================
-
 
 def _as_float64(values: Any, name: str) -> np.ndarray:
-    if isinstance(values, Tensor):
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
         values = values.detach().cpu().double().numpy()
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
@@ -208,168 +187,6 @@ def energy_cost_alignment(energy_values: Any, cost_values: Any, *, weights: Any 
         rmse=float(np.sqrt(w @ resid**2)),
         n=int(keep.sum()),
     )
-
-
-# =============================================================================================
-# Oracle metrics (Monte-Carlo)
-# =============================================================================================
-
-
-@dataclass(frozen=True)
-class MonteCarloEstimate:
-    """A Monte-Carlo mean with its standard error (std / √n) over n independent samples."""
-
-    mean: float
-    stderr: float
-    n: int
-
-
-def _check_batch_size(batch_size: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-
-@torch.no_grad()
-def sequence_nll_per_token(model: SequencePolicy, sequences: Any, *, batch_size: int = 256) -> Tensor:
-    """−log p_model(S) / T for each sequence: float64 (N,) on the CPU (teacher forcing, batched)."""
-    seqs = model.check_sequences(sequences)
-    if seqs.shape[0] == 0:
-        raise ValueError("sequences is empty; give at least one sequence")
-    bs = _check_batch_size(batch_size)
-    parts = [
-        -model.step_log_probs(seqs[i : i + bs]).double().mean(dim=1).cpu()
-        for i in range(0, seqs.shape[0], bs)
-    ]
-    return torch.cat(parts)
-
-
-def nll_oracle(oracle: SequencePolicy, generated: Any, *, batch_size: int = 256) -> float:
-    """NLL-oracle: mean per-token NLL of the *generated* sequences under the oracle (SeqGAN's metric).
-
-    Measures sample quality as the oracle judges it; lower is better, but a collapsed generator
-    scores below the oracle's own entropy rate — report with :func:`nll_test` and
-    :func:`entropy_per_token`.
-    """
-    return float(sequence_nll_per_token(oracle, generated, batch_size=batch_size).mean())
-
-
-def nll_test(policy: SequencePolicy, heldout: Any, *, batch_size: int = 256) -> float:
-    """NLL-test: mean per-token NLL of *held-out oracle samples* under the generator.
-
-    Measures coverage of the data distribution (a cross-entropy; ≥ the oracle's entropy rate in
-    expectation, with equality iff p_G equals the oracle); it punishes collapse.
-    """
-    return float(sequence_nll_per_token(policy, heldout, batch_size=batch_size).mean())
-
-
-@torch.no_grad()
-def entropy_per_token(
-    policy: SequencePolicy,
-    n_samples: int = 1000,
-    generator: torch.Generator | None = None,
-    *,
-    batch_size: int = 256,
-) -> MonteCarloEstimate:
-    """H(p_G)/T ≈ mean of −log p_G(S)/T over S ~ p_G, with its standard error (nats per token)."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer ≥ 2 (for a standard error), got {n_samples!r}")
-    bs = _check_batch_size(batch_size)
-    values = []
-    for start in range(0, int(n_samples), bs):
-        seqs = policy.sample(min(bs, int(n_samples) - start), generator=generator)
-        values.append(-policy.log_prob(seqs).double().cpu() / policy.horizon)
-    v = torch.cat(values)
-    return MonteCarloEstimate(float(v.mean()), float(v.std() / np.sqrt(v.numel())), int(v.numel()))
-
-
-def distinct_n(sequences: Any, n: int) -> float:
-    """Fraction of distinct n-grams: #unique n-grams / #n-grams, pooled over all sequences.
-
-    Each sequence of length T contributes T − n + 1 n-grams (contiguous windows). 1 = no n-gram
-    repeats anywhere; close to 0 = a few n-grams repeated (mode collapse).
-    """
-    if isinstance(sequences, Tensor):
-        sequences = sequences.detach().cpu().numpy()
-    seqs = np.asarray(sequences)
-    if seqs.ndim != 2 or seqs.shape[0] == 0 or seqs.shape[1] == 0:
-        raise ValueError(f"sequences must be a non-empty (N, T) array, got shape {seqs.shape}")
-    if seqs.dtype.kind not in "iu":
-        raise ValueError(f"sequences must hold integer item ids, got dtype {seqs.dtype}")
-    T = seqs.shape[1]
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= T:
-        raise ValueError(f"n must be an integer in 1..T={T}, got {n!r}")
-    windows = np.lib.stride_tricks.sliding_window_view(seqs.astype(np.int64), n, axis=1).reshape(-1, n)
-    return float(np.unique(windows, axis=0).shape[0] / windows.shape[0])
-
-
-# =============================================================================================
-# Next-item ranking
-# =============================================================================================
-
-
-def ranking_metrics(
-    scores: Any,
-    targets: Any,
-    ks: Sequence[int] = (10, 20),
-    *,
-    ties: Literal["expected", "pessimistic"] = "expected",
-) -> dict[str, float]:
-    """HR@k, NDCG@k and MRR@k of a full ranking over all V items (higher score = ranked higher).
-
-    For row i with target item y, let g = #{j: score_j > score_y} and e = #{j ≠ y: score_j =
-    score_y}. The target's rank r is g + 1 without ties. With ``ties="expected"`` (default) each
-    metric is its expectation over uniformly random tie-breaking, i.e. r uniform on g+1 … g+e+1
-    (a constant scorer gets exactly the random baseline, HR@k = k/V); ``"pessimistic"`` takes
-    r = g + e + 1. Per row: HR@k = [r ≤ k], NDCG@k = [r ≤ k]/log₂(r + 1) (one relevant item),
-    MRR@k = [r ≤ k]/r; the returned values are means over rows, keyed ``"HR@k"``, ``"NDCG@k"``,
-    ``"MRR@k"``.
-    """
-    s = torch.as_tensor(scores)
-    if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
-        raise ValueError(f"scores must have shape (N, V) with N, V ≥ 1, got {tuple(s.shape)}")
-    if not s.dtype.is_floating_point:
-        s = s.double()
-    if torch.isnan(s).any():
-        raise ValueError("scores contain NaN; rankings are undefined")
-    N, V = s.shape
-    y = torch.as_tensor(targets, device=s.device)
-    if y.shape != (N,) or y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(
-            f"targets must be {N} integer item ids (shape ({N},)), got {tuple(y.shape)} {y.dtype}"
-        )
-    y = y.long()
-    if (y < 0).any() or (y >= V).any():
-        bad = int(y[(y < 0) | (y >= V)][0])
-        raise ValueError(f"target item {bad} is outside 0..{V - 1} (V={V})")
-    if ties not in ("expected", "pessimistic"):
-        raise ValueError(f"ties must be 'expected' or 'pessimistic', got {ties!r}")
-    ks = [int(k) for k in ks]
-    if not ks or any(k < 1 for k in ks):
-        raise ValueError(f"ks must be positive integers, got {ks}")
-    target_score = s.gather(1, y[:, None])
-    greater = (s > target_score).sum(dim=1).cpu().numpy().astype(np.int64)
-    equal = ((s == target_score).sum(dim=1) - 1).cpu().numpy().astype(np.int64)
-    if ties == "pessimistic":
-        greater, equal = greater + equal, np.zeros_like(equal)
-    # Expectations over r uniform on lo+1 … hi with lo = g, hi = g+e+1, via prefix sums of the gains.
-    lo, hi = greater, greater + equal + 1
-    ranks = np.arange(1, V + 1, dtype=np.float64)
-    out: dict[str, float] = {}
-    for k in ks:
-        kk = min(k, V)
-        gains = {
-            "HR": np.ones(kk),
-            "NDCG": 1.0 / np.log2(ranks[:kk] + 1.0),
-            "MRR": 1.0 / ranks[:kk],
-        }
-        for name, gain in gains.items():
-            cum = np.concatenate([[0.0], np.cumsum(gain)])  # cum[r] = Σ_{j ≤ r} gain_j
-            spread = (cum[np.minimum(hi, kk)] - cum[np.minimum(lo, kk)]) / (hi - lo)
-            single = np.where(hi <= kk, gain[np.minimum(hi, kk) - 1], 0.0)  # exact when untied
-            per_row = np.where(hi - lo == 1, single, spread)
-            out[f"{name}@{k}"] = float(per_row.mean())
-    return out
 
 
 # =============================================================================================
