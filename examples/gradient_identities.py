@@ -38,9 +38,9 @@ import numpy as np
 import torch
 
 from gan_equiv.exact.gradients import gradient_lines
+from gan_equiv.exact.policy_gradients import mc_policy_gradient, mc_policy_gradient_eq5_as_printed
 from gan_equiv.models.energies import LinearEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
-from gan_equiv.train.rollouts import mc_policy_gradient, mc_policy_gradient_eq5_as_printed
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import SequenceSpace
 

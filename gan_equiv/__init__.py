@@ -9,6 +9,8 @@
 """
 
 from gan_equiv.exact.claims import CHECKS, CheckResult, make_tiny_problem, run_all_checks
+from gan_equiv.exact.policy_gradients import mc_policy_gradient
+from gan_equiv.exact.q_values import exact_policy_gradient, exact_q_values
 from gan_equiv.models.energies import (
     AutoencoderEnergy,
     CNNEnergy,
@@ -26,7 +28,7 @@ from gan_equiv.train.config import (
     tiny_exact_preset,
 )
 from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
-from gan_equiv.train.rollouts import exact_policy_gradient, exact_q_values, mc_policy_gradient, mc_q_values
+from gan_equiv.train.rollouts import mc_q_values
 from gan_equiv.train.trainer import Trainer
 
 __all__ = [

@@ -32,7 +32,6 @@ from gan_equiv.train.distributed import (
     rank_seed,
     setup,
     shard_bounds,
-    sharded_mc_q_values,
     sharded_sample,
     shutdown,
 )
@@ -143,8 +142,8 @@ def test_sharded_sampling_and_rollouts_are_slices_of_the_global_ones() -> None:
             g = torch.Generator().manual_seed(5)
             s = sharded_sample(policy, B, a, b, generator=g)
             pieces_q.append(
-                sharded_mc_q_values(
-                    policy, energy, s, n_global=B, start=a, n_rollouts=K, generator=g, mode="reward_to_go"
+                mc_q_values(
+                    policy, energy, s, shard=(B, a), n_rollouts=K, generator=g, mode="reward_to_go"
                 )
             )
             pieces_s.append(s)

@@ -18,19 +18,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import seeds, spaces
 
-from gan_equiv.models.energies import CNNEnergy, LinearEnergy, TabularEnergy
-from gan_equiv.models.policies import GRUPolicy, TabularPolicy, inverse_cdf_draw, sample_categorical
-from gan_equiv.train.rollouts import (
+from gan_equiv.exact.policy_gradients import mc_policy_gradient, mc_policy_gradient_eq5_as_printed
+from gan_equiv.exact.q_values import (
     exact_policy_gradient,
     exact_q_values,
     exact_reward_to_go,
     exact_state_values,
-    mc_policy_gradient,
-    mc_policy_gradient_eq5_as_printed,
-    mc_q_values,
-    mc_rollouts,
-    naive_mc_q_values,
 )
+from gan_equiv.models.energies import CNNEnergy, LinearEnergy, TabularEnergy
+from gan_equiv.models.policies import GRUPolicy, TabularPolicy, inverse_cdf_draw, sample_categorical
+from gan_equiv.train.rollouts import mc_q_values, mc_rollouts, naive_mc_q_values
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import EnumerationTooLargeError, SequenceSpace
 

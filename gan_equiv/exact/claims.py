@@ -384,9 +384,10 @@ def check_e10(
     """E10: the Monte-Carlo estimator of (14) (K rollouts per prefix) is unbiased: over independent
     estimates, every coordinate of the mean lies within z standard errors of the exact gradient.
     ``value`` is the largest |z|-score and ``tol`` is z."""
+    from gan_equiv.exact.policy_gradients import mc_policy_gradient
+    from gan_equiv.exact.q_values import exact_policy_gradient
     from gan_equiv.models.energies import LinearEnergy
     from gan_equiv.models.policies import TabularPolicy
-    from gan_equiv.train.rollouts import exact_policy_gradient, mc_policy_gradient
 
     gen = torch.Generator().manual_seed(problem.seed)
     policy = TabularPolicy(problem.space.n_items, problem.space.horizon, init_scale=1.0, generator=gen)

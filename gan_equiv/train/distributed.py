@@ -11,7 +11,7 @@ seeded generators (``data`` and ``sample``) and keeps its contiguous shard (:fun
 - MLE: the epoch's permutation and its global batches of ``batch_size`` rows;
 - energy step: the B data indices, and the B·T uniforms of the fake samples (:func:`sharded_sample`);
 - generator step: the B·T sampling uniforms and the B·K·(T−1)·T/2 rollout uniforms of
-  :func:`gan_equiv.train.rollouts.mc_q_values` (:func:`sharded_mc_q_values`), whose leave-one-out baseline
+  :func:`gan_equiv.train.rollouts.mc_q_values` (its ``shard`` argument), whose leave-one-out baseline
   uses the all-reduced column sums of Q̂ over the global batch.
 
 Each rank computes only its shard (sampling, rollouts, forward and backward); the extra cost is the
@@ -41,10 +41,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy, inverse_cdf_draw
 from gan_equiv.train.config import resolve_device
-from gan_equiv.train.rollouts import _check_mc_args, _chunk_rows, _past_log_probs, _slices
 
 #: Seconds a collective may wait for the other ranks before the job fails (override with the
 #: environment variable ``GAN_EQUIV_DIST_TIMEOUT``).
@@ -291,72 +289,3 @@ def sharded_sample(
         out[:, t] = drawn
         state = policy.advance(state, drawn)
     return out
-
-
-@torch.no_grad()
-def sharded_mc_q_values(
-    policy: SequencePolicy,
-    energy: SequenceEnergy,
-    sequences: Tensor,
-    *,
-    n_global: int,
-    start: int,
-    n_rollouts: int,
-    entropy_weight: float = 1.0,
-    mode: str = "full",
-    generator: torch.Generator | None = None,
-    chunk_rows: int | None = None,
-) -> Tensor:
-    """Rows [start, start+N) of :func:`gan_equiv.train.rollouts.mc_q_values` (``stream="compact"``) on a
-    global batch of ``n_global`` sequences, given only this shard's N sequences: float64 (N, T).
-
-    The global call sorts its n_global·K·(T−1) rollout rows by prefix length L and, at rollout step
-    j, draws one uniform for each of its leading B·K·(T−1−j) rows. This function draws the same
-    uniforms and picks those of its own rows, ((L−1)·B + start + n)·K + k, so the shard's rollouts
-    are exactly the global call's; the rest of the computation is row-wise and identical.
-    """
-    seqs, w, mode, _ = _check_mc_args(policy, energy, sequences, n_rollouts, entropy_weight, mode, "compact")
-    N, T, K, B = seqs.shape[0], policy.horizon, n_rollouts, int(n_global)
-    _check_shard(B, start, start + N)
-    chunk = _chunk_rows(policy, chunk_rows)
-    dev = seqs.device
-    states = policy.prefix_states(seqs)  # (N, T+1, *S)
-    flat = states[:, :T].reshape(N * T, *states.shape[2:])
-    given = torch.empty(N * T, dtype=torch.float64, device=dev)
-    items = seqs.reshape(-1)
-    for sl in _slices(N * T, chunk):
-        logp = torch.log_softmax(policy.logits(flat[sl]).double(), dim=-1)
-        given[sl] = logp.gather(1, items[sl, None]).squeeze(1)
-    given = given.view(N, T)
-    R = (T - 1) * N * K
-    completions = torch.empty(0, T, dtype=torch.long, device=dev)
-    log_probs = torch.empty(0, dtype=torch.float64, device=dev)
-    if R:
-        lengths = torch.arange(1, T, device=dev).repeat_interleave(N * K)  # (R,) L, ascending
-        rows_n = torch.arange(N, device=dev).repeat_interleave(K).repeat(T - 1)  # (R,) local n
-        rows_k = torch.arange(K, device=dev).repeat(N * (T - 1))  # (R,) k
-        global_rows = ((lengths - 1) * B + start + rows_n) * K + rows_k  # row in the global call
-        completions = seqs[rows_n]
-        state = states[rows_n, lengths]
-        log_probs = torch.cumsum(given, dim=1)[rows_n, lengths - 1]
-        arange = torch.arange(R, device=dev)
-        for j in range(T - 1):
-            active, after = N * K * (T - 1 - j), N * K * (T - 2 - j)
-            u_all = torch.rand(B * K * (T - 1 - j), 1, generator=generator, dtype=torch.float64, device=dev)
-            u = u_all[global_rows[:active]]
-            pos = lengths[:active] + j
-            for sl in _slices(active, chunk):
-                drawn, logp = inverse_cdf_draw(policy.logits(state[sl]), u[sl])
-                completions[arange[sl], pos[sl]] = drawn
-                log_probs[sl] += logp
-                keep = slice(sl.start, min(sl.stop, after))
-                if keep.stop > keep.start:
-                    state[keep] = policy.advance(state[keep], drawn[: keep.stop - keep.start])
-    d = energy(torch.cat([completions, seqs])).double()  # (R + N,)
-    returns = d[:R] + w * log_probs
-    q = torch.empty(N, T, dtype=torch.float64, device=dev)
-    q[:, : T - 1] = returns.view(T - 1, N, K).mean(dim=2).T
-    q[:, T - 1] = d[-N:] + w * given.sum(dim=1)
-    if mode == "reward_to_go":
-        q = q - w * _past_log_probs(given)
-    return q

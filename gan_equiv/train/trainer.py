@@ -56,7 +56,6 @@ from gan_equiv.train.distributed import (
     collectives,
     rank_seed,
     shard_bounds,
-    sharded_mc_q_values,
     sharded_sample,
     wrap_ddp,
 )
@@ -243,26 +242,18 @@ class Trainer:
     def _q_values(self, seqs: Tensor, n_global: int) -> Tensor:
         cfg = self.config
         mode = "reward_to_go" if cfg.reward_to_go else "full"
-        if self.dist is None:
-            return mc_q_values(
-                self.policy,
-                self.reward_energy,
-                seqs,
-                n_rollouts=cfg.n_rollouts,
-                entropy_weight=cfg.entropy_weight,
-                mode=mode,
-                generator=self.sample_gen,
-            )
-        return sharded_mc_q_values(
+        shard = None
+        if self.dist is not None:  # this rank's rows of the global batch, global random stream
+            shard = (n_global, shard_bounds(n_global, self.dist.rank, self.dist.world_size)[0])
+        return mc_q_values(
             self.policy,
             self.reward_energy,
             seqs,
-            n_global=n_global,
-            start=shard_bounds(n_global, self.dist.rank, self.dist.world_size)[0],
             n_rollouts=cfg.n_rollouts,
             entropy_weight=cfg.entropy_weight,
             mode=mode,
             generator=self.sample_gen,
+            shard=shard,
         )
 
     # --- single updates -------------------------------------------------------------------------
