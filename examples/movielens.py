@@ -24,39 +24,48 @@ import json
 import platform
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from gan_equiv.recsys.evaluate import add_evaluate_arguments, result_tables, run_evaluation
-from gan_equiv.recsys.interactions import synthetic_log, write_interactions
-from gan_equiv.recsys.recommenders import EvaluationReport
+from gan_equiv.recsys.evaluate import (
+    add_evaluate_arguments,
+    config_from_args,
+    result_tables,
+    run_evaluation,
+    set_threads,
+)
+from gan_equiv.recsys.readers import write_interactions
+from gan_equiv.recsys.report import EvaluationReport
+from gan_equiv.recsys.settings import EvaluationConfig, movielens_reduced, smoke_preset
+from gan_equiv.recsys.synthetic import synthetic_log
 
-#: Reduced ML-100K settings that fit 2 CPU cores in a few minutes.
-REDUCED = {"horizon": 10, "stride": 2, "epochs": 8, "patience": 2, "rounds": 50, "d_pretrain": 50}
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The ``evaluate`` options with the reduced ML-100K defaults, plus --out-dir and --fast."""
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, EvaluationConfig]:
+    """The ``evaluate`` options with the reduced ML-100K preset as defaults (the smoke preset with
+    ``--fast``), plus --out-dir and --fast; returns the options and the configuration."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--fast", action="store_true")
+    fast = pre.parse_known_args(argv)[0].fast
+    preset = smoke_preset() if fast else movielens_reduced()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_evaluate_arguments(parser, data=None, fmt="recbole", **REDUCED)
+    add_evaluate_arguments(parser, preset, data_required=False)
     parser.add_argument("--out-dir", default="outputs/movielens")
     parser.add_argument("--fast", action="store_true", help="synthetic log, tiny sizes: a smoke test")
     args = parser.parse_args(argv)
-    args.run_dir = str(Path(args.out_dir) / "runs")
-    if args.fast:
+    config = config_from_args(args, preset)
+    config = replace(config, protocol=replace(config.protocol, out_dir=str(Path(args.out_dir) / "runs")))
+    if fast:
         path = write_interactions(
-            synthetic_log(n_users=60, n_items=30, seed=args.seed),
+            synthetic_log(n_users=60, n_items=30, seed=config.protocol.seed),
             Path(args.out_dir) / "synthetic.inter",
             fmt="recbole",
         )
-        args.data, args.fmt = str(path), "recbole"
-        args.horizon, args.stride, args.epochs, args.embed_dim, args.hidden_dim = 5, 1, 3, 16, 16
-        args.rounds, args.d_pretrain, args.n_rollouts, args.batch_size = 3, 3, 2, 64
-        args.set = [*args.set, "energy.filter_sizes=1,2,3", "energy.num_filters=8,8,8", "energy.embed_dim=8"]
-    elif not args.data:
+        config = replace(config, source=replace(config.source, path=str(path), fmt="recbole"))
+    elif not config.source.path:
         parser.error("--data PATH is required (e.g. ml-100k.inter), unless --fast")
-    return args
+    return args, config
 
 
 def markdown(report: EvaluationReport, command: str) -> str:
@@ -72,7 +81,8 @@ def markdown(report: EvaluationReport, command: str) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"Seed {report.settings['seed']}; wall time {t['total_wall_s']:.1f} s; peak memory (max RSS) "
+        f"Seed {report.settings['protocol']['seed']}; wall time {t['total_wall_s']:.1f} s; "
+        "peak memory (max RSS) "
         f"{t['max_rss_mib']:.0f} MiB; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
         f"{platform.processor() or platform.machine()}.",
         "",
@@ -98,10 +108,11 @@ def markdown(report: EvaluationReport, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> EvaluationReport:
     """Run the protocol, print the tables, write results.json/.csv/.md; returns the report."""
-    args = parse_args(argv)
+    args, config = parse_args(argv)
     out = Path(args.out_dir)
     command = "python examples/movielens.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    report = run_evaluation(args)
+    set_threads(args.threads)
+    report = run_evaluation(config, echo=None if args.quiet else print)
     print()
     print(result_tables(report))
     t = report.timings

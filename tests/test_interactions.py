@@ -1,4 +1,4 @@
-"""Loaders, preprocessing, splits and windows of gan_equiv.recsys.interactions (synthetic files only)."""
+"""Readers, containers, preprocessing, splits and windows of gan_equiv.recsys (synthetic files only)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_equiv.recsys.interactions import (
-    IdMap,
-    InteractionFormatError,
-    InteractionLog,
-    Ragged,
+from gan_equiv.recsys.logs import IdMap, InteractionLog, Ragged
+from gan_equiv.recsys.preprocessing import (
     build_sequences,
     filter_min_rating,
     k_core,
     leave_one_out,
-    load_interactions,
     preprocess,
+    split_tail,
+    summarize,
+    training_windows,
+)
+from gan_equiv.recsys.readers import (
+    InteractionFormatError,
+    LogSource,
+    load_interactions,
     read_csv,
     read_movielens,
     read_recbole,
-    split_tail,
-    summarize,
-    synthetic_log,
-    training_windows,
     write_interactions,
 )
+from gan_equiv.recsys.synthetic import synthetic_log
 
 
 def token_rows(log: InteractionLog) -> list[tuple]:
@@ -136,6 +137,17 @@ def test_csv_bad_rating_and_bad_iso(tmp_path: Path) -> None:
     path = write(tmp_path / "t.csv", "user_id,item_id,timestamp\n1,2,2020-13-01\n")
     with pytest.raises(InteractionFormatError, match=r"line 2: ISO 8601 timestamp"):
         read_csv(path, time_format="iso")
+
+
+def test_log_source_is_the_one_place_of_the_reading_options(tmp_path: Path) -> None:
+    log = synthetic_log(n_users=8, n_items=12, min_length=3, max_length=6, seed=2)
+    path = write_interactions(log, tmp_path / "log.tsv", fmt="csv", delimiter="\t")
+    source = LogSource(path=str(path), fmt="csv", rating_col="rating", delimiter="\t")
+    via_source = source.load()
+    via_function = load_interactions(path, fmt="csv", rating_col="rating", delimiter="\t")
+    assert token_rows(via_source) == token_rows(via_function) == token_rows(log)
+    with pytest.raises(ValueError, match="unknown time_format 'unix'"):
+        LogSource(path=str(path), fmt="csv", time_format="unix")  # type: ignore[arg-type]
 
 
 def test_missing_file_and_unknown_format(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +17,38 @@ import torch
 from conftest import load_script
 
 from gan_equiv.models.policies import GRUPolicy
-from gan_equiv.recsys.evaluate import add_evaluate_parser
-from gan_equiv.recsys.interactions import Ragged, build_sequences, synthetic_log, write_interactions
-from gan_equiv.recsys.recommenders import (
-    PAD,
-    GANSettings,
-    GRUSettings,
-    Histories,
-    MarkovRecommender,
-    PopularityRecommender,
-    ProtocolSettings,
-    Recommender,
-    TrainData,
+from gan_equiv.recsys.evaluate import add_evaluate_arguments, add_evaluate_parser, config_from_args
+from gan_equiv.recsys.histories import PAD, Histories
+from gan_equiv.recsys.logs import Ragged
+from gan_equiv.recsys.metrics import (
     catalogue_coverage,
     distinct_items,
     list_recall,
     multi_step_metrics,
     next_item_metrics,
-    policy_scores,
-    run_protocols,
 )
+from gan_equiv.recsys.preprocessing import build_sequences
+from gan_equiv.recsys.protocol import run_protocols
+from gan_equiv.recsys.readers import write_interactions
+from gan_equiv.recsys.recommenders import (
+    MarkovRecommender,
+    PopularityRecommender,
+    Recommender,
+    TrainData,
+    policy_scores,
+)
+from gan_equiv.recsys.settings import (
+    DEFAULTS,
+    GAN_DEFAULTS,
+    MLE_DEFAULTS,
+    OPTIONS,
+    EvaluationConfig,
+    ProtocolConfig,
+    movielens_reduced,
+    updated,
+)
+from gan_equiv.recsys.synthetic import synthetic_log
+from gan_equiv.train.config import TrainConfig
 
 
 def ragged(rows: list[list[int]]) -> Ragged:
@@ -206,22 +219,31 @@ def test_multi_step_without_exclusion_repeats_and_checks_shape() -> None:
 
 # --- protocol and commands -------------------------------------------------------------------
 
-TINY_GRU = GRUSettings(embed_dim=8, hidden_dim=8, epochs=2, batch_size=64, lr=1e-2)
-TINY_GAN = GANSettings(
-    energy_embed_dim=4,
-    filter_sizes=(1, 2),
-    num_filters=(4, 4),
-    d_pretrain_steps=2,
-    rounds=2,
-    n_rollouts=2,
-    eval_every=1,
+TINY_GENERATOR = replace(MLE_DEFAULTS.generator, embed_dim=8, hidden_dim=8)
+TINY = updated(
+    DEFAULTS,
+    {
+        "protocol.horizon": 4,
+        "protocol.steps": (2, 3),
+        "mle.generator": TINY_GENERATOR,
+        "gan.generator": TINY_GENERATOR,
+        "mle.pretrain_g_epochs": 2,
+        "mle.batch_size": 64,
+        "mle.g_optim.lr": 1e-2,
+        "gan.energy.embed_dim": 4,
+        "gan.energy.filter_sizes": (1, 2),
+        "gan.energy.num_filters": (4, 4),
+        "gan.pretrain_d_steps": 2,
+        "gan.adversarial_rounds": 2,
+        "gan.n_rollouts": 2,
+        "gan.eval_every": 1,
+    },
 )
 
 
 def test_protocol_rows_and_same_split(tmp_path: Path) -> None:
     seqs = build_sequences(synthetic_log(n_users=40, n_items=30, max_length=20, seed=7))
-    settings = ProtocolSettings(horizon=4, steps=(2, 3), out_dir=str(tmp_path), gru=TINY_GRU, gan=TINY_GAN)
-    report = run_protocols(seqs, settings, echo=None)
+    report = run_protocols(seqs, updated(TINY, {"protocol.out_dir": str(tmp_path)}), echo=None)
     assert [r["model"] for r in report.rows] == ["pop", "markov", "mle", "ebseqgan"]
     for row in report.rows:
         for key in (
@@ -239,19 +261,21 @@ def test_protocol_rows_and_same_split(tmp_path: Path) -> None:
     assert len(report.curves["mle"]["hit_model"]) == 3
     assert report.curves["ebseqgan"]["next_training"][-1]["round"] == 2
     # the GAN starts from the MLE GRU: with no adversarial step its ranking is the MLE ranking
-    frozen = ProtocolSettings(
-        horizon=4,
-        protocols=("next",),
-        models=("mle", "ebseqgan"),
-        out_dir=str(tmp_path / "b"),
-        gru=TINY_GRU,
-        gan=GANSettings(d_pretrain_steps=0, rounds=0, filter_sizes=(1,), num_filters=(2,)),
+    frozen = updated(
+        TINY,
+        {
+            "protocol.protocols": ("next",),
+            "protocol.models": ("mle", "ebseqgan"),
+            "protocol.out_dir": str(tmp_path / "b"),
+            "gan.pretrain_d_steps": 0,
+            "gan.adversarial_rounds": 0,
+        },
     )
     a, b = run_protocols(seqs, frozen, echo=None).rows
     assert a["NDCG@10"] == b["NDCG@10"] and a["HR@20"] == b["HR@20"]
     json.dumps(report.to_dict())
     with pytest.raises(ValueError, match="unknown model"):
-        ProtocolSettings(models=("bert4rec",))
+        ProtocolConfig(models=("bert4rec",))
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
@@ -283,10 +307,9 @@ def test_evaluate_command_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert [r["model"] for r in rows] == ["pop", "markov", "mle", "ebseqgan"]
     assert float(rows[1]["HR@10"]) > 0
     saved = json.loads(out_json.read_text())
-    assert saved["settings"]["gan"]["overrides"] == [
-        ["energy.filter_sizes", "1,2"],
-        ["energy.num_filters", "4,4"],
-    ]
+    assert saved["settings"]["gan"]["energy"]["filter_sizes"] == [1, 2]
+    assert saved["settings"]["gan"]["energy"]["num_filters"] == [4, 4]
+    assert saved["settings"]["mle"]["generator"] == saved["settings"]["gan"]["generator"]
     assert saved["data"]["filters"] == {"min_rating": 2.0, "k_core": 3}
     assert time.perf_counter() - start < 30
 
@@ -313,3 +336,67 @@ def test_movielens_example_fast(tmp_path: Path) -> None:
     for name in ("results.json", "results.csv", "results.md"):
         assert (tmp_path / name).exists()
     assert "per MLE epoch" in (tmp_path / "results.md").read_text()
+
+
+# --- one schema ------------------------------------------------------------------------------
+
+
+def flat(obj: object, prefix: str = "") -> dict[str, object]:
+    """Dotted key → value of a nested dataclass (tuples kept)."""
+    out: dict[str, object] = {}
+    for key, value in (asdict(obj) if prefix == "" else obj).items():  # type: ignore[union-attr]
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_options_are_derived_from_the_schema() -> None:
+    """Parsing no option but --data gives the defaults back: one table, no second copy of a default."""
+    args = evaluate_parser().parse_args(["evaluate", "--data", "log.inter"])
+    assert config_from_args(args) == updated(DEFAULTS, {"source.path": "log.inter"})
+    flags = [o.flag for o in OPTIONS]
+    assert len(flags) == len(set(flags))
+    for option in OPTIONS:  # every dotted key exists, and every key of one option shares a default
+        values = {repr(flat(DEFAULTS)[key]) for key in option.keys}
+        assert len(values) == 1, option
+    # a preset given as defaults changes the parsed defaults, and flags still win over it
+    parser = add_evaluate_arguments(argparse.ArgumentParser(), movielens_reduced(), data_required=False)
+    assert config_from_args(parser.parse_args([]), movielens_reduced()) == movielens_reduced()
+    cfg = config_from_args(parser.parse_args(["--stride", "3", "--embed-dim", "12"]), movielens_reduced())
+    assert cfg.protocol.stride == 3 and cfg.mle.generator.embed_dim == cfg.gan.generator.embed_dim == 12
+
+
+def test_presets_are_defaults_plus_differences() -> None:
+    base, reduced = flat(DEFAULTS), flat(movielens_reduced())
+    assert {k for k in base if base[k] != reduced[k]} == {
+        "protocol.stride",
+        "protocol.patience",
+        "mle.pretrain_g_epochs",
+    }
+    mle, gan = flat(MLE_DEFAULTS), flat(GAN_DEFAULTS)
+    assert mle["margin"] == gan["margin"] == flat(TrainConfig())["margin"]  # the EBGAN m, written once
+    assert MLE_DEFAULTS.generator == GAN_DEFAULTS.generator
+
+
+def test_schema_errors_name_value_and_fix() -> None:
+    with pytest.raises(ValueError, match="EB-SeqGAN starts from the MLE policy"):
+        updated(DEFAULTS, {"gan.generator.hidden_dim": 7})
+    with pytest.raises(ValueError, match=r"unknown key 'protocol\.windw'"):
+        updated(DEFAULTS, {"protocol.windw": 3})
+    with pytest.raises(ValueError, match="horizon T must be at least 2"):
+        ProtocolConfig(horizon=1)
+    with pytest.raises(ValueError, match="unknown exclude_seen 'maybe'"):
+        ProtocolConfig(exclude_seen="maybe")  # type: ignore[arg-type]
+    assert ProtocolConfig(steps=(10, 5, 5)).steps == (5, 10)
+    assert ProtocolConfig().resolve_exclude_seen(0.0) and not ProtocolConfig().resolve_exclude_seen(0.1)
+    assert not ProtocolConfig(exclude_seen="no").resolve_exclude_seen(0.0)
+
+
+def test_set_routes_keys_to_the_mle_or_gan_run() -> None:
+    argv = ["evaluate", "--data", "x", "--set", "mle.g_optim.weight_decay=0.5", "d_steps=7", "gan.margin=3"]
+    cfg = config_from_args(evaluate_parser().parse_args(argv))
+    assert cfg.mle.g_optim.weight_decay == 0.5 and cfg.gan.g_optim.weight_decay == 0.0
+    assert cfg.gan.d_steps == 7 and cfg.gan.margin == 3.0 and cfg.mle.d_steps == MLE_DEFAULTS.d_steps
+    assert isinstance(cfg, EvaluationConfig)

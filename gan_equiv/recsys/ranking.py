@@ -72,5 +72,3 @@ def ranking_metrics(
             per_row = np.where(hi - lo == 1, single, spread)
             out[f"{name}@{k}"] = float(per_row.mean())
     return out
-
-

@@ -1,0 +1,193 @@
+"""The evaluation protocol: every model fitted on the same splits with the same seed, then scored.
+
+:func:`run_protocols` runs, for each requested protocol,
+
+- ``next`` — leave-one-out: models fit on train, the validation item selects the MLE epoch, the
+  test item is ranked against all V items from history = train + validation
+  (:func:`gan_equiv.recsys.metrics.next_item_metrics`);
+- ``multistep`` — each user's last n_max = max(steps) items are the future, the item before them
+  is validation, the rest train; models are refit on that train part and generate n_max items
+  greedily from history = train + validation (:func:`gan_equiv.recsys.metrics.multi_step_metrics`).
+
+Settings come from one :class:`~gan_equiv.recsys.settings.EvaluationConfig`; the results are an
+:class:`~gan_equiv.recsys.report.EvaluationReport`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_equiv.recsys.histories import Histories
+from gan_equiv.recsys.logs import UserSequences
+from gan_equiv.recsys.metrics import multi_step_metrics, next_item_metrics
+from gan_equiv.recsys.preprocessing import TailSplit, Windows, split_tail, summarize, training_windows
+from gan_equiv.recsys.recommenders import (
+    EBSeqGANRecommender,
+    GRURecommender,
+    MarkovRecommender,
+    PopularityRecommender,
+    Recommender,
+    TrainData,
+)
+from gan_equiv.recsys.report import EvaluationReport, json_safe, max_rss_mib
+from gan_equiv.recsys.settings import MODELS, EvaluationConfig
+
+
+def build_model(name: str, config: EvaluationConfig, *, mle: GRURecommender | None = None) -> Recommender:
+    """A fresh model by name (``ebseqgan`` needs the fitted ``mle`` model it starts from)."""
+    if name == "pop":
+        return PopularityRecommender()
+    if name == "markov":
+        return MarkovRecommender(alpha=config.protocol.markov_alpha)
+    if name == "mle":
+        return GRURecommender(config.mle, patience=config.protocol.patience)
+    if name == "ebseqgan":
+        if mle is None:
+            raise ValueError("ebseqgan starts from the fitted mle model; pass mle=")
+        return EBSeqGANRecommender(mle, config.gan)
+    raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+
+
+def train_data(
+    split: TailSplit, config: EvaluationConfig, seqs: UserSequences, protocol: str, *, exclude_seen: bool
+) -> tuple[TrainData, Windows]:
+    """What every model of one protocol fits on: the train prefixes, their windows of length T,
+    and the validation history and item (the first held-out item after the train prefix)."""
+    p = config.protocol
+    windows = training_windows(split.train, horizon=p.horizon, stride=p.stride)
+    data = TrainData(
+        train=split.train,
+        windows=windows.items,
+        valid_history=Histories.from_ragged(split.train),
+        valid_target=torch.as_tensor(split.valid.values[split.valid.offsets[:-1]]),
+        n_items=seqs.n_items,
+        horizon=p.horizon,
+        seed=p.seed,
+        source=seqs.source,
+        out_dir=str(Path(p.out_dir) / protocol),
+        exclude_seen=exclude_seen,
+    )
+    return data, windows
+
+
+def _score(
+    model: Recommender,
+    protocol: str,
+    data: TrainData,
+    split: TailSplit,
+    config: EvaluationConfig,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics row, curves) of one fitted model under one protocol."""
+    p, exclude = config.protocol, data.exclude_seen
+    test_history = Histories.from_ragged(split.history("test"))
+    if protocol == "next":
+        valid = next_item_metrics(model, data.valid_history, data.valid_target, ks=p.ks, exclude_seen=exclude)
+        row = next_item_metrics(
+            model,
+            test_history,
+            torch.as_tensor(split.test.values),
+            ks=p.ks,
+            exclude_seen=exclude,
+            batch_size=p.eval_batch_size,
+        )
+        row["valid_NDCG@10"] = valid.get("NDCG@10", float("nan"))
+        return row, {}
+    future = split.test.values.reshape(-1, max(p.steps))
+    ms = multi_step_metrics(
+        model,
+        test_history,
+        future,
+        steps=p.steps,
+        k=p.hit_k,
+        exclude_seen=exclude,
+        batch_size=p.eval_batch_size,
+    )
+    return ms.row(), {"hit_model": ms.hit_model.tolist(), "hit_data": ms.hit_data.tolist()}
+
+
+def run_protocols(
+    seqs: UserSequences, config: EvaluationConfig, *, echo: Callable[[str], None] | None = print
+) -> EvaluationReport:
+    """Fit every requested model on each protocol's split (same split, same seed) and evaluate.
+
+    ``next``: leave-one-out; models fit on train, validation item for selection, test item ranked
+    with history = train + validation. ``multistep``: the last n_max = max(steps) items of each user
+    are the future, the item before them is validation, the rest train; models are refit on that
+    train part and generate n_max items from history = train + validation. ``ebseqgan`` always
+    starts from the ``mle`` model of the same protocol (fitted even if ``mle`` is not reported).
+    ``exclude_seen="auto"`` masks seen items iff no (user, item) pair of ``seqs`` repeats.
+    """
+    say = echo or (lambda _: None)
+    p = config.protocol
+    start_all = time.perf_counter()
+    rows: dict[str, dict[str, Any]] = {m: {"model": m} for m in p.models}
+    curves: dict[str, dict[str, Any]] = {m: {} for m in p.models}
+    timings: dict[str, Any] = {}
+    summary = summarize(seqs)
+    exclude = p.resolve_exclude_seen(summary.repeat_share)
+    data_info: dict[str, Any] = {"summary": asdict(summary), "source": seqs.source, "exclude_seen": exclude}
+    fit_order = [m for m in MODELS if m in p.models or (m == "mle" and "ebseqgan" in p.models)]
+    for protocol in p.protocols:
+        n_test = 1 if protocol == "next" else max(p.steps)
+        split = split_tail(seqs, n_valid=1, n_test=n_test)
+        if split.train.n_rows == 0:
+            raise ValueError(f"protocol {protocol!r}: no user has at least {n_test + 2} interactions")
+        data, windows = train_data(split, config, seqs, protocol, exclude_seen=exclude)
+        data_info[protocol] = {
+            "users": split.train.n_rows,
+            "dropped_users": split.n_dropped,
+            "train_interactions": int(split.train.values.size),
+            "windows": int(windows.items.shape[0]),
+            "users_without_window": windows.n_short_rows,
+        }
+        say(
+            f"[{protocol}] {split.train.n_rows} users ({split.n_dropped} dropped), "
+            f"{split.train.values.size} train interactions, "
+            f"{windows.items.shape[0]} windows of T={p.horizon} "
+            f"({windows.n_short_rows} users too short for a window)"
+        )
+        fitted: dict[str, Recommender] = {}
+        for name in fit_order:
+            torch.manual_seed(p.seed)
+            t0 = time.perf_counter()
+            model = build_model(name, config, mle=fitted.get("mle"))  # type: ignore[arg-type]
+            model.fit(data)
+            fit_s = time.perf_counter() - t0
+            fitted[name] = model
+            timings[f"{protocol}/{name}"] = {"fit_s": fit_s, **model.timings, "max_rss_mib": max_rss_mib()}
+            if name not in p.models:
+                continue
+            t0 = time.perf_counter()
+            metrics, model_curves = _score(model, protocol, data, split, config)
+            row = rows[name]
+            row.update(metrics)
+            curves[name].update(model_curves)
+            if model.log:
+                curves[name][f"{protocol}_training"] = model.log
+            row[f"fit_s_{protocol}"] = fit_s
+            timings[f"{protocol}/{name}"]["eval_s"] = time.perf_counter() - t0
+            say(f"[{protocol}] {name}: fit {fit_s:.1f} s; " + _short(row, protocol))
+    timings["wall_s"] = time.perf_counter() - start_all
+    timings["max_rss_mib"] = max_rss_mib()
+    return EvaluationReport(
+        rows=[rows[m] for m in p.models],
+        curves=curves,
+        data=data_info,
+        settings=json_safe(asdict(config)),
+        timings=timings,
+    )
+
+
+def _short(row: dict[str, Any], protocol: str) -> str:
+    keys = (
+        ("HR@10", "NDCG@10", "MRR@10")
+        if protocol == "next"
+        else ("recall_n10", "hit10_model_n10", "hit10_data_n10")
+    )
+    return ", ".join(f"{k}={row[k]:.4f}" for k in keys if k in row)
