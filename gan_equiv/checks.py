@@ -1,73 +1,37 @@
 """Argument checks shared by every wing of ``gan_equiv``: one signature, one message style.
 
-Each check takes ``(value, name, *, hint="")``, returns the value in its canonical type and
-raises a ``ValueError`` that names the argument, the value it got and, with ``hint``, what to do.
+The scalar checks are those of :mod:`maxent_il.checks` (one definition for both packages): each
+takes ``(value, name, *, hint="")``, returns the value in its canonical type and raises a
+``ValueError`` that names the argument, the value it got and, with ``hint``, what to do.
 Item-id tensors are checked by :func:`check_item_tensor` (range errors name the bad id).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from maxent_il.checks import (
+    choice,
+    finite_float,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+__all__ = [
+    "check_item_tensor",
+    "choice",
+    "finite_float",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+]
+
 _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-
-
-def _suffix(hint: str) -> str:
-    return f" ({hint})" if hint else ""
-
-
-def positive_int(value: Any, name: str, *, hint: str = "") -> int:
-    """``value`` as an ``int`` ≥ 1; bools and floats such as 2.5 are refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{_suffix(hint)}, got {value!r}")
-    return int(value)
-
-
-def non_negative_int(value: Any, name: str, *, hint: str = "") -> int:
-    """``value`` as an ``int`` ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0{_suffix(hint)}, got {value!r}")
-    return int(value)
-
-
-def finite_float(value: Any, name: str, *, hint: str = "") -> float:
-    """``value`` as a finite ``float`` (NaN, ±inf, bools and non-numbers are refused)."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = math.nan
-    if isinstance(value, bool) or not math.isfinite(out):
-        raise ValueError(f"{name} must be a finite number{_suffix(hint)}, got {value!r}")
-    return out
-
-
-def positive_float(value: Any, name: str, *, hint: str = "") -> float:
-    """``value`` as a finite ``float`` > 0."""
-    out = finite_float(value, name, hint=hint)
-    if out <= 0:
-        raise ValueError(f"{name} must be a finite number > 0{_suffix(hint)}, got {value!r}")
-    return out
-
-
-def non_negative_float(value: Any, name: str, *, hint: str = "") -> float:
-    """``value`` as a finite ``float`` ≥ 0."""
-    out = finite_float(value, name, hint=hint)
-    if out < 0:
-        raise ValueError(f"{name} must be a finite number >= 0{_suffix(hint)}, got {value!r}")
-    return out
-
-
-def choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``; the error lists them."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
-    return value
 
 
 def check_item_tensor(

@@ -3,6 +3,8 @@
 Float64, numpy only (torch tensors are accepted and converted), so both the trainer's evaluators
 and the claim checks can use them:
 
+- :func:`entropy`, :func:`log_probabilities`, :func:`kl_from_log_probs` — the one definition of
+  H(p) and of KL(p‖q) (eq. 18) in the project, 0·log 0 = 0, vectorized over rows;
 - :func:`exact_kl`, :func:`total_variation`, :func:`exact_divergences` — how far a generator p_G is
   from the truth, in both KL directions and in total variation;
 - :func:`energy_cost_alignment` — how well a learned energy D matches an exact cost c up to the
@@ -22,6 +24,36 @@ from scipy.stats import rankdata
 #: How far from 0 the log-sum-exp of a log-probability vector may be before it is refused
 #: (float32 generators summed over 10^6 sequences stay well within it).
 NORMALIZATION_TOL = 1e-4
+
+
+def entropy(p: Any) -> float:
+    """Shannon entropy H(p) = −Σ_S p(S) log p(S) in nats, with 0 log 0 = 0 (the H of eqs. 7, 18, 20)."""
+    p = np.asarray(p, dtype=np.float64)
+    nz = p > 0
+    return float(-(p[nz] * np.log(p[nz])).sum())
+
+
+def log_probabilities(p: Any) -> np.ndarray:
+    """log p elementwise with log 0 = −inf (no warning): probabilities → log-probabilities."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, -np.inf)
+    np.log(p, out=out, where=p > 0)
+    return out
+
+
+def kl_from_log_probs(log_p: Any, log_q: Any, *, axis: int = -1) -> np.ndarray:
+    """KL(p‖q) = Σ p (log p − log q) along ``axis`` (eq. 18's divergence), from log-probabilities.
+
+    Terms with p = 0 contribute 0; the sum is +inf where q = 0 < p. Rows of conditionals
+    (shape (M, V)) give M divergences at once; 1-d inputs give a 0-d array. No normalization or
+    validation here (:func:`exact_kl` validates whole-space vectors).
+    """
+    log_p = np.asarray(log_p, dtype=np.float64)
+    log_q = np.asarray(log_q, dtype=np.float64)
+    p = np.exp(log_p)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(p > 0, p * (log_p - log_q), 0.0)
+    return terms.sum(axis=axis)
 
 
 def _as_float64(values: Any, name: str) -> np.ndarray:
@@ -60,11 +92,13 @@ def _pair(p_log: Any, q_log: Any, tol: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    support = ~np.isneginf(p)
-    if np.isneginf(q[support]).any():
-        return float("inf")
-    kl = float(np.sum(np.exp(p[support]) * (p[support] - q[support])))
-    return max(kl, 0.0)  # ≥ 0 exactly; clip rounding noise of order 1e-16
+    """KL(p‖q) of two validated log-probability vectors, clipped at 0 (rounding noise ~1e-16)."""
+    return max(float(kl_from_log_probs(p, q)), 0.0)
+
+
+def _tv(p: np.ndarray, q: np.ndarray) -> float:
+    """TV(p, q) = ½ Σ |p − q| of two validated log-probability vectors, clipped at 1."""
+    return float(min(0.5 * np.abs(np.exp(p) - np.exp(q)).sum(), 1.0))
 
 
 def exact_kl(p_log: Any, q_log: Any, *, tol: float = NORMALIZATION_TOL) -> float:
@@ -86,7 +120,7 @@ def total_variation(p_log: Any, q_log: Any, *, tol: float = NORMALIZATION_TOL) -
     Pinsker: TV ≤ √(KL/2) for either direction of KL.
     """
     p, q = _pair(p_log, q_log, tol)
-    return float(min(0.5 * np.abs(np.exp(p) - np.exp(q)).sum(), 1.0))
+    return _tv(p, q)
 
 
 @dataclass(frozen=True)
@@ -107,8 +141,7 @@ class Divergences:
 def exact_divergences(p_log: Any, q_log: Any, *, tol: float = NORMALIZATION_TOL) -> Divergences:
     """KL in both directions and TV between two log-probability vectors over the whole space."""
     p, q = _pair(p_log, q_log, tol)
-    tv = float(min(0.5 * np.abs(np.exp(p) - np.exp(q)).sum(), 1.0))
-    return Divergences(kl_pq=_kl(p, q), kl_qp=_kl(q, p), tv=tv)
+    return Divergences(kl_pq=_kl(p, q), kl_qp=_kl(q, p), tv=_tv(p, q))
 
 
 # =============================================================================================
@@ -202,14 +235,6 @@ def prefix_log_probs(log_p: np.ndarray, n_items: int, horizon: int) -> list[np.n
     return [logsumexp(log_p.reshape(n_items**t, -1), axis=1) for t in range(horizon + 1)]
 
 
-def _kl_rows(log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
-    """KL(p‖q) of each row of conditionals (rows of log-probabilities over V items)."""
-    p = np.exp(log_p)
-    with np.errstate(invalid="ignore"):
-        terms = np.where(p > 0, p * (log_p - log_q), 0.0)
-    return terms.sum(axis=1)
-
-
 def per_step_errors(log_true: np.ndarray, log_model: np.ndarray, n_items: int, horizon: int) -> dict:
     """Exact per-step (cascading) errors of a sequence model, t = 1 … T: arrays of shape (T,).
 
@@ -230,8 +255,8 @@ def per_step_errors(log_true: np.ndarray, log_model: np.ndarray, n_items: int, h
         with np.errstate(invalid="ignore"):
             cond_true = true_pre[t].reshape(-1, V) - true_pre[t - 1][:, None]  # (V^(t−1), V)
             cond_model = model_pre[t].reshape(-1, V) - model_pre[t - 1][:, None]
-        fwd = _kl_rows(cond_true, cond_model)
-        rev = _kl_rows(cond_model, cond_true)
+        fwd = kl_from_log_probs(cond_true, cond_model, axis=1)  # (V^(t−1),)
+        rev = kl_from_log_probs(cond_model, cond_true, axis=1)
         w_model, w_true = np.exp(model_pre[t - 1]), np.exp(true_pre[t - 1])
         out["own_fwd"][t - 1] = w_model @ np.where(w_model > 0, fwd, 0.0)
         out["data_fwd"][t - 1] = w_true @ np.where(w_true > 0, fwd, 0.0)

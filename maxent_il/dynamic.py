@@ -1,7 +1,7 @@
 """Soft Bellman backup for decomposable costs: log Z, the policy of P_θ, marginals, E_P f.
 
 For a decomposable feature map one feature fires per step, c(S) = Σ_t θ[idx_t(h_t, s_t)], and
-P_θ of eq. (8) factorizes into autoregressive conditionals (DESIGN claim E12):
+P_θ of eq. (8) factorizes into autoregressive conditionals (claim E12, docs/derivations.md):
 
     W_{T+1}(h) = 0,
     W_t(h_t)   = log Σ_a exp(−θ[idx_t(h_t, a)] + W_{t+1}(h_t a)),         (soft Bellman backup)
@@ -22,9 +22,11 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import logsumexp
 
+from maxent_il.checks import choice, non_negative_int
 from maxent_il.features import FeatureMap, StateActionFeatures
 
 DPMethod = Literal["auto", "log", "scaled"]
+DP_METHODS: tuple[str, ...] = ("auto", "log", "scaled")
 
 #: Largest spread of transition costs (max − min) for which the scaled (matrix-product) path is
 #: used; within it, every scaled quantity stays above e^{−2·300}, far from float64 underflow.
@@ -117,8 +119,7 @@ class SoftBellmanResult:
 
     def sample(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
         """n exact ancestral draws from P_θ via the conditionals π_t: int64 array (n, T)."""
-        if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}")
+        n = non_negative_int(n, "n", hint="the number of draws")
         T = self.features.space.horizon
         out = np.empty((n, T), dtype=np.int64)
         for t in range(T):  # loop over T steps, vectorized over n sequences
@@ -243,8 +244,7 @@ def soft_bellman(features: FeatureMap, theta: Any, *, method: DPMethod = "auto")
     """
     feats = _check_decomposable(features)
     theta = feats.check_theta(theta)
-    if method not in ("auto", "log", "scaled"):
-        raise ValueError(f"unknown method {method!r}; choose 'auto', 'log' or 'scaled'")
+    choice(method, "method", DP_METHODS)
     if feats.state == "history":
         if method == "scaled":
             raise ValueError("method='scaled' applies to 'last' features only")

@@ -26,6 +26,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from maxent_il.checks import choice, finite_vector, positive_int
 from maxent_il.space import SequenceSpace
 
 StateKind = Literal["history", "last", "time_last"]
@@ -33,17 +34,6 @@ STATE_KINDS: tuple[str, ...] = get_args(StateKind)
 
 #: Largest feature dimension the ``history`` map will build (its size grows like V^T).
 MAX_HISTORY_DIM = 2**26
-
-
-def check_theta(theta: Any, dim: int, *, name: str = "theta") -> np.ndarray:
-    """Return θ as a finite float64 vector of length ``dim`` or raise a clear ``ValueError``."""
-    arr = np.asarray(theta, dtype=np.float64)
-    if arr.shape != (dim,):
-        raise ValueError(f"{name} must have shape ({dim},) to match the feature map, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise ValueError(f"{name}[{bad}] = {arr[bad]} is not finite; costs must be finite numbers")
-    return arr
 
 
 class FeatureMap(ABC):
@@ -74,7 +64,7 @@ class FeatureMap(ABC):
 
     def check_theta(self, theta: Any) -> np.ndarray:
         """θ as a validated finite float64 vector of length d."""
-        return check_theta(theta, self.dim)
+        return finite_vector(theta, "theta", dim=self.dim, hint="one cost per feature")
 
     @property
     def is_decomposable(self) -> bool:
@@ -96,8 +86,7 @@ class StateActionFeatures(FeatureMap):
     dim: int = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.state not in STATE_KINDS:
-            raise ValueError(f"unknown feature state {self.state!r}; choose one of {STATE_KINDS}")
+        choice(self.state, "feature state", STATE_KINDS)
         V, T = self.space.n_items, self.space.horizon
         if self.state == "last":
             dim = (V + 1) * V
@@ -217,8 +206,7 @@ class CustomFeatures(FeatureMap):
     def __post_init__(self) -> None:
         if not callable(self.fn):
             raise ValueError(f"fn must be callable, got {self.fn!r}")
-        if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)) or self.dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {self.dim!r}")
+        positive_int(self.dim, "dim", hint="the number of features d")
         if self.feature_names is not None and len(self.feature_names) != self.dim:
             raise ValueError(f"feature_names has {len(self.feature_names)} entries but dim={self.dim}")
 

@@ -13,7 +13,11 @@ from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp
 
+from maxent_il.checks import non_negative_int, probability_vector
+from maxent_il.divergences import entropy as entropy  # re-exported: maxent_il.entropy
+from maxent_il.divergences import kl_from_log_probs, log_probabilities
 from maxent_il.features import CustomFeatures, FeatureMap, StateActionFeatures
 from maxent_il.space import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SEQUENCES
 
@@ -159,39 +163,25 @@ def all_log_probs(
     """log P_θ(S) for every sequence in index order, shape (V^T,) (eq. 8)."""
     theta = features.check_theta(theta)
     seqs = features.space.all_sequences(max_sequences=max_sequences)
-    neg_cost = -features.costs(theta, seqs)
-    m = neg_cost.max()
-    return neg_cost - (m + np.log(np.exp(neg_cost - m).sum()))
+    return log_gibbs(features.costs(theta, seqs))[0]
 
 
-def check_distribution(q: Any, size: int, *, name: str = "q") -> np.ndarray:
-    """Validate a probability vector over the whole space (length V^T, ≥ 0, sums to 1)."""
-    arr = np.asarray(q, dtype=np.float64)
-    if arr.shape != (size,):
-        raise ValueError(
-            f"{name} must be a probability vector of shape ({size},) over all V^T sequences, got {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must hold finite non-negative probabilities")
-    total = arr.sum()
-    if abs(total - 1.0) > 1e-9:
-        raise ValueError(f"{name} sums to {float(total)!r}, not 1")
-    return arr
+def log_gibbs(costs: Any) -> tuple[np.ndarray, float]:
+    """(log P over the given sequences, log Z) of eq. (8) from their costs c(S) = θ·f(S).
 
-
-def entropy(p: Any) -> float:
-    """Shannon entropy H(p) = −Σ p log p in nats, with 0 log 0 = 0."""
-    p = np.asarray(p, dtype=np.float64)
-    nz = p > 0
-    return float(-(p[nz] * np.log(p[nz])).sum())
+    log P(S) = −c(S) − log Z with log Z = log Σ_S exp(−c(S)) (a stable log-sum-exp); the costs must
+    cover the whole space for P to be normalized. Float64.
+    """
+    neg_cost = -np.asarray(costs, dtype=np.float64)
+    log_z = float(logsumexp(neg_cost))
+    return neg_cost - log_z, log_z
 
 
 def kl_divergence(q: Any, features: FeatureMap, theta: Any, **kwargs: Any) -> float:
-    """KL(q‖P_θ) = E_q c − H(q) + log Z (the identity under eq. 18), for q over all V^T sequences."""
-    q = check_distribution(q, features.space.size)
+    """KL(q‖P_θ) of eq. (18) (= E_q c − H(q) + log Z, claim E4), for q over all V^T sequences."""
+    q = probability_vector(q, "q", size=features.space.size)
     log_p = all_log_probs(features, theta, **kwargs)
-    nz = q > 0
-    return float((q[nz] * (np.log(q[nz]) - log_p[nz])).sum())
+    return float(kl_from_log_probs(log_probabilities(q), log_p))
 
 
 class GibbsModel:
@@ -254,8 +244,7 @@ class GibbsModel:
 
     def sample(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
         """n exact independent draws from P_θ: int64 array (n, T)."""
-        if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}")
+        n = non_negative_int(n, "n", hint="the number of draws")
         p = self.probabilities()
         idx = rng.choice(p.size, size=n, p=p / p.sum())
         return self.features.space.decode(idx)

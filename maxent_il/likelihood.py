@@ -14,10 +14,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from maxent_il.checks import choice, finite_vector, non_negative_float
 from maxent_il.dynamic import soft_bellman
-from maxent_il.features import FeatureMap, check_theta
+from maxent_il.features import FeatureMap
 
 ExactMethod = Literal["auto", "enumerate", "dp"]
+EXACT_METHODS: tuple[str, ...] = ("auto", "enumerate", "dp")
 
 
 @dataclass(frozen=True)
@@ -68,24 +70,12 @@ def model_moments(
     """(log Z, E_{P_θ} f) by dynamic programming (decomposable features) or enumeration."""
     from maxent_il.gibbs import gibbs_stats
 
-    if method not in ("auto", "enumerate", "dp"):
-        raise ValueError(f"unknown method {method!r}; choose 'auto', 'enumerate' or 'dp'")
+    choice(method, "method", EXACT_METHODS)
     if method == "dp" or (method == "auto" and features.is_decomposable):
         res = soft_bellman(features, theta)
         return res.log_partition, res.expected_features
     stats = gibbs_stats(features, theta)
     return stats.log_partition, stats.expected_features
-
-
-def check_l2(l2: float) -> float:
-    """Validate the L2 strength λ ≥ 0."""
-    try:
-        value = float(l2)
-    except (TypeError, ValueError):
-        value = np.nan
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"l2 must be a finite non-negative number, got {l2!r}")
-    return value
 
 
 def log_likelihood_and_gradient(
@@ -101,8 +91,8 @@ def log_likelihood_and_gradient(
     Sign: LL is to be *maximized*; ∇LL = −E_demo f + E_P f − λθ points uphill.
     """
     theta = features.check_theta(theta)
-    target_moments = check_theta(target_moments, features.dim, name="target_moments")
-    l2 = check_l2(l2)
+    target_moments = finite_vector(target_moments, "target_moments", dim=features.dim)
+    l2 = non_negative_float(l2, "l2")
     log_z, expected = model_moments(features, theta, method=method)
     ll = -float(theta @ target_moments) - log_z - 0.5 * l2 * float(theta @ theta)
     grad = -target_moments + expected - l2 * theta

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-from maxent_il.features import FeatureMap, check_theta
+from maxent_il.checks import finite_vector
+from maxent_il.divergences import entropy
+from maxent_il.features import FeatureMap
 
 #: Largest space the primal solve accepts.
 MAX_PRIMAL_SEQUENCES = 1024
@@ -71,7 +73,7 @@ def solve_primal(
             f"the primal solve handles V^T <= {MAX_PRIMAL_SEQUENCES} sequences, got V^T={space.size} "
             f"(V={space.n_items}, T={space.horizon}); use fit_maxent (the dual) for larger spaces"
         )
-    target = check_theta(target_moments, features.dim, name="target_moments")
+    target = finite_vector(target_moments, "target_moments", dim=features.dim)
     F = features.counts(space.all_sequences())  # (V^T, d)
     M = np.hstack([np.ones((F.shape[0], 1)), F])  # constraint rows: normalization, then moments
     b_full = np.concatenate([[1.0], target])
@@ -86,11 +88,10 @@ def solve_primal(
     p_s, converged, iterations = _newton(A, b_full[keep], tol=tol, max_iter=max_iter)
     p = np.zeros(F.shape[0])
     p[support] = p_s
-    nz = p > 0
     violation = float(np.abs(F.T @ p - target).max())
     return PrimalSolution(
         probabilities=p,
-        entropy=float(-(p[nz] * np.log(p[nz])).sum()),
+        entropy=entropy(p),
         constraint_violation=violation,
         success=converged,
         message=(

@@ -17,17 +17,18 @@ from typing import Any, Literal
 import numpy as np
 from scipy.optimize import minimize
 
-from maxent_il.features import FeatureMap, check_theta
+from maxent_il.checks import choice, finite_vector, non_negative_float
+from maxent_il.features import FeatureMap
 from maxent_il.likelihood import (
     Demonstrations,
     ExactMethod,
-    check_l2,
     demo_moments,
     log_likelihood_and_gradient,
     model_moments,
 )
 
 Optimizer = Literal["auto", "lbfgs", "newton"]
+OPTIMIZERS: tuple[str, ...] = ("auto", "lbfgs", "newton")
 #: Largest V^T·d for which the Newton solver builds the dense (V^T, d) feature table.
 MAX_NEWTON_ENTRIES = 2**24
 
@@ -129,11 +130,11 @@ def fit_maxent(
             some sequence has them); their θ_i grow without bound and P_θ gives their sequences
             vanishing probability.
     """
-    l2 = check_l2(l2)
+    l2 = non_negative_float(l2, "l2")
     if (demos is None) == (target_moments is None):
         raise ValueError("give exactly one of demos or target_moments")
     if target_moments is not None:
-        target = check_theta(target_moments, features.dim, name="target_moments").copy()
+        target = finite_vector(target_moments, "target_moments", dim=features.dim).copy()
     else:
         target = demo_moments(features, Demonstrations.from_any(features, demos, weights))
     unused = _unused_features(features, target, method)
@@ -153,8 +154,7 @@ def fit_maxent(
         ll, grad = log_likelihood_and_gradient(features, theta, target, l2=l2, method=method)
         return -ll, -grad  # minimize the negative log-likelihood
 
-    if optimizer not in ("auto", "lbfgs", "newton"):
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose 'auto', 'lbfgs' or 'newton'")
+    choice(optimizer, "optimizer", OPTIMIZERS)
     fits = features.space.size * features.dim <= MAX_NEWTON_ENTRIES
     if optimizer == "newton" and not fits:
         raise ValueError(

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from maxent_il.checks import positive_int
+
 #: Default largest space that exact enumeration will walk through (about 3.4e7 sequences).
 DEFAULT_MAX_SEQUENCES = 2**25
 #: Default number of sequences decoded at once by chunked enumeration (tuned on 2 CPU cores:
@@ -49,11 +51,8 @@ class SequenceSpace:
     horizon: int
 
     def __post_init__(self) -> None:
-        for name in ("n_items", "horizon"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            object.__setattr__(self, name, int(value))
+        object.__setattr__(self, "n_items", positive_int(self.n_items, "n_items", hint="V, the items"))
+        object.__setattr__(self, "horizon", positive_int(self.horizon, "horizon", hint="T, the length"))
 
     @property
     def size(self) -> int:
@@ -161,8 +160,7 @@ class SequenceSpace:
 
         ``sequences`` has shape (n, T) with n ≤ chunk_size and holds indices start … start+n−1.
         """
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        chunk_size = positive_int(chunk_size, "chunk_size", hint="sequences decoded at once")
         self.check_enumerable(max_sequences=max_sequences)
         if self.size > chunk_size:
             prime_allocator()

@@ -22,10 +22,12 @@ Three identities tie them together and are what the tests check:
 * (21) is linear in θ, so only a gradient step of it is meaningful (:func:`c_step`); along
   g = ∇(17) the objective grows as value(θ) + s‖g‖² (:func:`c_step_objective_is_unbounded`).
 
-The q-step is exact (q = P_θ, :func:`exact_q_step`) or k gradient-descent steps on (20) over a
-tabular autoregressive q (:class:`TabularQ`, :func:`inexact_q_step`), whose exact gradient is a
-soft-Q backward recursion on the prefix tree. :func:`two_step` runs the loop and records the exact
-LL beside the approximations; :func:`exact_ll_ascent` is the reference it reproduces (E6).
+The q-step (:mod:`maxent_il.q_step`) is exact (q = P_θ, :func:`exact_q_step`) or k gradient-descent
+steps on (20) over a tabular autoregressive q (:class:`TabularQ`, :func:`inexact_q_step`), whose
+exact gradient is a soft-Q backward recursion on the prefix tree; the gap bounds of E5 are in
+:mod:`maxent_il.gradient_gap`. :func:`two_step` runs the loop (each iteration calls the q-step, then
+:func:`c_step`) and records the exact LL beside the approximations; :func:`exact_ll_ascent` is the
+reference it reproduces (E6).
 """
 
 from __future__ import annotations
@@ -34,62 +36,46 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.special import logsumexp
 
-from maxent_il.features import FeatureMap, check_theta
-from maxent_il.gibbs import check_distribution
-from maxent_il.likelihood import check_l2, log_likelihood_and_gradient
-from maxent_il.likelihood import demo_moments as _demo_moments
+from maxent_il.checks import choice, finite_vector, non_negative_float, positive_float, positive_int
+from maxent_il.divergences import entropy
+from maxent_il.features import FeatureMap
+from maxent_il.gibbs import log_gibbs
+from maxent_il.gradient_gap import GradientGap, feature_extremes, gap_from_moments, gradient_gap_bound
+from maxent_il.likelihood import demo_moments as empirical_moments
+from maxent_il.likelihood import log_likelihood_and_gradient
+from maxent_il.q_step import QStepResult, exact_q_step, inexact_q_step, q_distribution, q_objective
 from maxent_il.tabular_q import TabularQ
+
+__all__ = [
+    "Q_STEPS",
+    "ExactAscentResult",
+    "GradientGap",
+    "QStep",
+    "QStepResult",
+    "TabularQ",
+    "TwoStepResult",
+    "UnboundednessEvidence",
+    "approximate_gradient",
+    "approximate_log_likelihood",
+    "c_step",
+    "c_step_objective_is_unbounded",
+    "exact_ll_ascent",
+    "exact_q_step",
+    "feature_extremes",
+    "gradient_gap_bound",
+    "inexact_q_step",
+    "q_objective",
+    "two_step",
+]
 
 QStep = Literal["exact", "inexact"]
 Q_STEPS: tuple[str, ...] = ("exact", "inexact")
 
 
-# --- validation helpers --------------------------------------------------------------------------
-def _positive(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = np.nan
-    if isinstance(value, bool) or not np.isfinite(out) or out <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return out
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _distribution(features: FeatureMap, q: Any) -> np.ndarray:
-    """q over all V^T sequences (a probability vector in index order, or a :class:`TabularQ`)."""
-    if isinstance(q, TabularQ):
-        if q.space != features.space:
-            raise ValueError(f"q lives on {q.space} but the features on {features.space}")
-        return q.probabilities()
-    return check_distribution(q, features.space.size)
-
-
-def _moments(features: FeatureMap, demo_moments_: Any) -> np.ndarray:
-    return check_theta(demo_moments_, features.dim, name="demo_moments")
-
-
-def _log_gibbs(costs: np.ndarray) -> tuple[np.ndarray, float]:
-    """(log P_θ over the space, log Z) from the costs of every sequence (eq. 8)."""
-    log_z = float(logsumexp(-costs))
-    return -costs - log_z, log_z
-
-
-def _kl(q: np.ndarray, log_p: np.ndarray) -> float:
-    nz = q > 0
-    return float(np.sum(q[nz] * (np.log(q[nz]) - log_p[nz])))
-
-
-def _neg_entropy(q: np.ndarray) -> float:
-    nz = q > 0
-    return float(np.sum(q[nz] * np.log(q[nz])))
+def _target(features: FeatureMap, demo_moments: Any) -> np.ndarray:
+    """E_demo f as a finite vector of shape (d,)."""
+    return finite_vector(demo_moments, "demo_moments", dim=features.dim)
 
 
 # --- eqs. (16), (17) -----------------------------------------------------------------------------
@@ -103,9 +89,9 @@ def approximate_log_likelihood(
     :class:`SequenceSpace` index order, or a :class:`TabularQ`.
     """
     theta = features.check_theta(theta)
-    target = _moments(features, demo_moments)
-    q_expect = features.weighted_counts(features.space.all_sequences(), _distribution(features, q))
-    return float(theta @ (q_expect - target)) - 0.5 * check_l2(l2) * float(theta @ theta)
+    target = _target(features, demo_moments)
+    q_expect = features.weighted_counts(features.space.all_sequences(), q_distribution(features, q))
+    return float(theta @ (q_expect - target)) - 0.5 * non_negative_float(l2, "l2") * float(theta @ theta)
 
 
 def approximate_gradient(
@@ -113,160 +99,9 @@ def approximate_gradient(
 ) -> np.ndarray:
     """Eq. (16): g_q = −E_demo f + E_q f (minus λθ), the gradient of (17) for fixed q: shape (d,)."""
     theta = features.check_theta(theta)
-    target = _moments(features, demo_moments)
-    q_expect = features.weighted_counts(features.space.all_sequences(), _distribution(features, q))
-    return q_expect - target - check_l2(l2) * theta
-
-
-# --- E5: the gradient gap and its bounds ---------------------------------------------------------
-@dataclass(frozen=True)
-class GradientGap:
-    """‖(16) − (15)‖_∞ = ‖E_q f − E_P f‖_∞ and the chain of bounds it satisfies.
-
-    For every coordinate i and any constant m_i, E_q f_i − E_P f_i = Σ_S (q − P)(S)(f_i(S) − m_i);
-    with m_i the midrange this gives |E_q f_i − E_P f_i| ≤ ½‖q − P‖₁·(max f_i − min f_i). Hence
-
-        gap ≤ range_bound ≤ tv_bound ≤ pinsker_bound,  where
-        range_bound   = TV · max_i (max_S f_i − min_S f_i),
-        tv_bound      = ‖f‖_∞ · 2 TV           (range_i ≤ 2 max_S |f_i| ≤ 2‖f‖_∞),
-        pinsker_bound = ‖f‖_∞ · √(2 KL(q‖P))   (Pinsker: TV ≤ √(KL/2)),
-
-    with TV = ½ Σ_S |q(S) − P(S)| and ‖f‖_∞ = max_S max_i |f_i(S)| (up to T for state-action
-    counts).
-
-    Attributes:
-        gap: ‖E_q f − E_P f‖_∞.
-        difference: E_q f − E_P f, shape (d,) (= (16) − (15), the demo and λ terms cancel).
-        feature_range: max_S f_i − min_S f_i, shape (d,); |difference_i| ≤ feature_range_i · tv.
-        range_bound, tv_bound, pinsker_bound: the bounds above.
-        tv: total variation TV(q, P_θ).
-        kl: KL(q‖P_θ).
-        feature_sup: ‖f‖_∞.
-    """
-
-    gap: float
-    difference: np.ndarray
-    feature_range: np.ndarray
-    range_bound: float
-    tv_bound: float
-    pinsker_bound: float
-    tv: float
-    kl: float
-    feature_sup: float
-
-
-def feature_extremes(features: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
-    """(min_S f(S), max_S f(S)) per coordinate over the whole space, each of shape (d,)."""
-    lo = np.full(features.dim, np.inf)
-    hi = np.full(features.dim, -np.inf)
-    chunk = max(1, 2**22 // features.dim)  # keep each dense (n, d) block near 32 MiB
-    for _, seqs in features.space.iter_chunks(chunk_size=chunk):
-        counts = features.counts(seqs)
-        lo = np.minimum(lo, counts.min(axis=0))
-        hi = np.maximum(hi, counts.max(axis=0))
-    return lo, hi
-
-
-def _gap(
-    q: np.ndarray,
-    log_p: np.ndarray,
-    q_expect: np.ndarray,
-    p_expect: np.ndarray,
-    extremes: tuple[np.ndarray, np.ndarray],
-) -> GradientGap:
-    lo, hi = extremes
-    diff = q_expect - p_expect
-    tv = 0.5 * float(np.abs(q - np.exp(log_p)).sum())
-    kl = max(_kl(q, log_p), 0.0)
-    sup = float(max(np.abs(lo).max(), np.abs(hi).max()))
-    rng = hi - lo
-    return GradientGap(
-        gap=float(np.abs(diff).max()),
-        difference=diff,
-        feature_range=rng,
-        range_bound=float(rng.max()) * tv,
-        tv_bound=sup * 2.0 * tv,
-        pinsker_bound=sup * float(np.sqrt(2.0 * kl)),
-        tv=tv,
-        kl=kl,
-        feature_sup=sup,
-    )
-
-
-def gradient_gap_bound(features: FeatureMap, q: Any, theta: Any) -> GradientGap:
-    """E5: ‖(16) − (15)‖_∞ = ‖E_q f − E_{P_θ} f‖_∞ and its TV and Pinsker bounds (:class:`GradientGap`)."""
-    theta = features.check_theta(theta)
-    q = _distribution(features, q)
-    seqs = features.space.all_sequences()
-    log_p, _ = _log_gibbs(features.costs(theta, seqs))
-    q_expect = features.weighted_counts(seqs, q)
-    p_expect = features.weighted_counts(seqs, np.exp(log_p))
-    return _gap(q, log_p, q_expect, p_expect, feature_extremes(features))
-
-
-def q_objective(features: FeatureMap, theta: Any, q: Any) -> float:
-    """Eq. (20): F(q) = E_q c − H(q) = E_q[c(S) + log q(S)] = KL(q‖P_θ) − log Z (eq. 18, E4)."""
-    theta = features.check_theta(theta)
-    q = _distribution(features, q)
-    costs = features.costs(theta, features.space.all_sequences())
-    return float(q @ costs) + _neg_entropy(q)
-
-
-# --- q-steps (eqs. 18, 20) -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class QStepResult:
-    """Result of a q-step.
-
-    Attributes:
-        q: the new tabular q.
-        objectives: F(q) of eq. (20) before each gradient step and after the last, shape (k+1,);
-            for the exact step the single value F(P_θ) = −log Z.
-    """
-
-    q: TabularQ
-    objectives: np.ndarray
-
-
-def exact_q_step(features: FeatureMap, theta: Any) -> QStepResult:
-    """The exact minimizer of (20) (and of 18): q = P_θ, as a :class:`TabularQ`.
-
-    Its conditionals are the soft Bellman policy of P_θ (E12); computed here from the enumerated
-    log P_θ, so any feature map works.
-    """
-    theta = features.check_theta(theta)
-    log_p, log_z = _log_gibbs(features.costs(theta, features.space.all_sequences()))
-    return QStepResult(TabularQ.from_log_probs(features.space, log_p), np.array([-log_z]))
-
-
-def _descend(q: TabularQ, costs: np.ndarray, n_steps: int, lr: float) -> QStepResult:
-    logits = q.logits.copy()
-    objectives = np.empty(n_steps + 1)
-    for step in range(n_steps):  # k sequential gradient steps
-        value, grad = TabularQ(q.space, logits).objective_and_gradient(costs)
-        objectives[step] = value
-        logits -= lr * grad
-    out = TabularQ(q.space, logits)
-    objectives[n_steps] = out.objective_and_gradient(costs)[0]
-    return QStepResult(out, objectives)
-
-
-def inexact_q_step(
-    features: FeatureMap, theta: Any, q: TabularQ | Any, *, n_steps: int, lr: float
-) -> QStepResult:
-    """k = ``n_steps`` gradient-descent steps on F(q) of eq. (20) from ``q`` (warm start).
-
-    ``q`` is a :class:`TabularQ` or its flat logits. Each step is logits ← logits − lr·∂F/∂logits
-    with the exact gradient of :meth:`TabularQ.objective_and_gradient`.
-    """
-    theta = features.check_theta(theta)
-    n_steps = _count(n_steps, "n_steps (k)")
-    lr = _positive(lr, "lr (the q-step size)")
-    if not isinstance(q, TabularQ):
-        q = TabularQ(features.space, q)
-    elif q.space != features.space:
-        raise ValueError(f"q lives on {q.space} but the features on {features.space}")
-    costs = features.costs(theta, features.space.all_sequences())
-    return _descend(q, costs, n_steps, lr)
+    target = _target(features, demo_moments)
+    q_expect = features.weighted_counts(features.space.all_sequences(), q_distribution(features, q))
+    return q_expect - target - non_negative_float(l2, "l2") * theta
 
 
 # --- c-step (eqs. 19, 21) ------------------------------------------------------------------------
@@ -274,7 +109,7 @@ def c_step(
     theta: Any, features: FeatureMap, demo_moments: Any, q: Any, *, lr: float, l2: float = 0.0
 ) -> np.ndarray:
     """One gradient-ascent step on (21) for fixed q: θ + lr·(−E_demo f + E_q f − λθ) (eq. 16)."""
-    lr = _positive(lr, "lr")
+    lr = positive_float(lr, "lr", hint="the c-step size")
     theta = features.check_theta(theta)
     return theta + lr * approximate_gradient(features, theta, demo_moments, q, l2=l2)
 
@@ -340,9 +175,9 @@ def exact_ll_ascent(
     theta0: Any = None,
 ) -> ExactAscentResult:
     """θ_{t+1} = θ_t + lr·∇LL(θ_t) with the exact gradient (15) (maxent_il.likelihood)."""
-    n_iters = _count(n_iters, "n_iters")
-    lr = _positive(lr, "lr")
-    target = _moments(features, demo_moments)
+    n_iters = positive_int(n_iters, "n_iters")
+    lr = positive_float(lr, "lr", hint="the ascent step size")
+    target = _target(features, demo_moments)
     theta = np.zeros(features.dim) if theta0 is None else features.check_theta(theta0).copy()
     thetas, lls, norms = [theta], [], []
     for t in range(n_iters + 1):  # sequential iterates
@@ -427,16 +262,15 @@ def two_step(
         theta0: starting θ (zeros by default).
         q0: starting q for the inexact q-step, a :class:`TabularQ` or its logits (uniform by default).
     """
-    if q_step not in Q_STEPS:
-        raise ValueError(f"unknown q_step {q_step!r}; choose one of {Q_STEPS}")
+    q_step = choice(q_step, "q_step", Q_STEPS)
     if (demos is None) == (demo_moments is None):
         raise ValueError("give exactly one of demos or demo_moments")
-    target = _demo_moments(features, demos) if demos is not None else _moments(features, demo_moments)
-    n_iters = _count(n_iters, "n_iters")
-    lr = _positive(lr, "lr")
-    k = _count(k, "k")
-    q_lr = _positive(q_lr, "q_lr")
-    l2 = check_l2(l2)
+    target = empirical_moments(features, demos) if demos is not None else _target(features, demo_moments)
+    n_iters = positive_int(n_iters, "n_iters")
+    lr = positive_float(lr, "lr", hint="the c-step size")
+    k = positive_int(k, "k", hint="gradient steps per inexact q-step")
+    q_lr = positive_float(q_lr, "q_lr", hint="the inexact q-step size")
+    l2 = non_negative_float(l2, "l2")
     theta = np.zeros(features.dim) if theta0 is None else features.check_theta(theta0).copy()
     if q0 is None:
         q = TabularQ.uniform(features.space)
@@ -457,26 +291,26 @@ def two_step(
         exact_ll.append(ll)
         if t == n_iters:
             break
-        costs = features.costs(theta, seqs)
-        log_p, _ = _log_gibbs(costs)
-        if q_step == "exact":
-            q = TabularQ.from_log_probs(features.space, log_p)
+        if q_step == "exact":  # the q-step at θ_t (eqs. 18, 20)
+            q = exact_q_step(features, theta).q
         else:
-            q = _descend(q, costs, k, q_lr).q
-        q_vec = q.probabilities()
+            q = inexact_q_step(features, theta, q, n_steps=k, lr=q_lr).q
+        q_vec = q.probabilities()  # (V^T,)
+        costs = features.costs(theta, seqs)  # (V^T,)
+        log_p, _ = log_gibbs(costs)
         q_expect = features.weighted_counts(seqs, q_vec)
         p_expect = grad15 + target + l2 * theta  # E_P f from the exact route of eq. (15)
-        gap = _gap(q_vec, log_p, q_expect, p_expect, extremes)
-        neg_h = _neg_entropy(q_vec)
+        gap = gap_from_moments(q_vec, log_p, q_expect, p_expect, extremes)
+        h_q = entropy(q_vec)
         rec["approx_ll"].append(float(theta @ (q_expect - target)) - 0.5 * l2 * float(theta @ theta))
-        rec["q_entropy"].append(-neg_h)
-        rec["q_objective"].append(float(q_vec @ costs) + neg_h)
+        rec["q_entropy"].append(h_q)
+        rec["q_objective"].append(float(q_vec @ costs) - h_q)
         rec["kl"].append(gap.kl)
         rec["gap"].append(gap.gap)
         rec["range"].append(gap.range_bound)
         rec["tv"].append(gap.tv_bound)
         rec["pinsker"].append(gap.pinsker_bound)
-        thetas.append(theta + lr * (q_expect - target - l2 * theta))
+        thetas.append(c_step(theta, features, target, q_vec, lr=lr, l2=l2))  # eqs. (19), (21)
     arr = {key: np.array(val) for key, val in rec.items()}
     return TwoStepResult(
         thetas=np.array(thetas),

@@ -4,6 +4,8 @@
   the strict settings of mkdocs.yml really do reject a broken link, anchor and image;
 - every ```python block of docs/tutorial.md runs, in order, in one namespace;
 - every ``tests/….py::test_name`` and every ``check_eN`` named in docs/*.md exists;
+- every ``gan_equiv.…`` / ``maxent_il.…`` name in the "implemented in" column of docs/equations.md
+  imports (the equation map points at code that is there);
 - every relative link of README.md points at a file of the repository (they are read on GitHub).
 """
 
@@ -160,6 +162,51 @@ def test_every_check_reference_in_the_docs_exists() -> None:
     named = {name for page in _doc_pages() for name in CHECK_REF.findall(page.read_text(encoding="utf-8"))}
     assert len(named) >= 12, sorted(named)
     assert named <= known, f"unknown checks named in docs/: {sorted(named - known)}"
+
+
+QUALIFIED_NAME = re.compile(r"`((?:gan_equiv|maxent_il)(?:\.\w+)+)`")
+
+
+def _implemented_in_names() -> list[str]:
+    """The qualified names written in the "implemented in" column of docs/equations.md's tables."""
+    names: list[str] = []
+    column: int | None = None
+    for line in (DOCS / "equations.md").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            column = None  # a table ended
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if "implemented in" in cells:
+            column = cells.index("implemented in")
+        elif column is not None and column < len(cells):
+            names += QUALIFIED_NAME.findall(cells[column])
+    return names
+
+
+def _resolve(qualified: str) -> object:
+    """Import the longest module prefix of ``a.b.c.name`` and look the rest up as attributes."""
+    parts = qualified.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ModuleNotFoundError(qualified)
+
+
+def test_every_implemented_in_name_imports() -> None:
+    names = _implemented_in_names()
+    assert len(names) >= 30, f"found only {len(names)} names in the 'implemented in' column"
+    missing = []
+    for name in names:
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError) as err:
+            missing.append(f"{name}: {err}")
+    assert not missing, "\n".join(missing)
 
 
 def test_readme_relative_links_exist() -> None:

@@ -9,7 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gan_equiv.cli import main as cli_main
-from gan_equiv.exact.claims import CHECKS, check_e7, check_e8, make_tiny_problem, run_all_checks
+from gan_equiv.exact.claims import (
+    CHECKS,
+    CheckResult,
+    check_e1,
+    check_e7,
+    check_e8,
+    claim_registry,
+    make_tiny_problem,
+    run_all_checks,
+)
+from gan_equiv.exact.claims_gan import GAN_CHECKS
+from gan_equiv.exact.claims_irl import IRL_CHECKS
 from gan_equiv.losses import ebgan_discriminator_loss
 from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from maxent_il.gibbs import GibbsModel
@@ -111,3 +122,21 @@ def test_verify_cli_prints_table_and_exits_zero(capsys: pytest.CaptureFixture[st
 def test_run_all_checks_rejects_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown check"):
         run_all_checks(make_tiny_problem(2, 2), names=["E99"])
+
+
+def test_registry_orders_claims_by_number_and_grows_by_one_argument() -> None:
+    """CHECKS is E1 … E12 in order, each keyed by its function name; a further family of checks
+    joins as one more argument, and names that are not check_eN or repeat a claim are refused."""
+    assert list(CHECKS) == [f"E{n}" for n in range(1, 13)]
+    assert all(check.__name__ == f"check_e{name[1:]}" for name, check in CHECKS.items())
+    assert set(CHECKS.values()) == {*IRL_CHECKS, *GAN_CHECKS}
+
+    def check_e13(problem) -> CheckResult:
+        return CheckResult("E13", "a later claim", "-", 0.0, 0.0, 0.0, 0.0)
+
+    grown = claim_registry(check_e13, *GAN_CHECKS, *IRL_CHECKS)
+    assert list(grown) == [*CHECKS, "E13"]
+    with pytest.raises(ValueError, match="registered twice"):
+        claim_registry(check_e1, check_e1)
+    with pytest.raises(ValueError, match="named check_eN"):
+        claim_registry(lambda problem: None)

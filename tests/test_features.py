@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import custom_feature_maps, feature_maps, seeds, unigram_features
 
+from maxent_il.checks import finite_vector
 from maxent_il.features import (
     MAX_HISTORY_DIM,
     STATE_KINDS,
     CustomFeatures,
     StateActionFeatures,
-    check_theta,
     state_action_features,
 )
 from maxent_il.space import SequenceSpace
@@ -207,7 +207,7 @@ def test_counts_validate_sequences() -> None:
 @pytest.mark.parametrize(
     ("theta", "pattern"),
     [
-        (np.zeros(5), r"theta must have shape \(6,\) to match the feature map, got \(5,\)"),
+        (np.zeros(5), r"theta must have shape \(6,\) \(one cost per feature\), got \(5,\)"),
         (np.zeros((6, 1)), r"theta must have shape \(6,\).*got \(6, 1\)"),
         ([0, 0, np.nan, 0, 0, 0], r"theta\[2\] = nan is not finite"),
         ([0, 0, 0, 0, 0, -np.inf], r"theta\[5\] = -inf is not finite"),
@@ -222,10 +222,10 @@ def test_check_theta_names_the_bad_value(theta: object, pattern: str) -> None:
 
 
 def test_check_theta_returns_a_float_vector_and_uses_the_given_name() -> None:
-    out = check_theta([1, 2], 2)
+    out = finite_vector([1, 2], "theta", dim=2)
     assert out.dtype == np.float64 and out.shape == (2,)
     with pytest.raises(ValueError, match=r"target_moments must have shape \(3,\)"):
-        check_theta([1, 2], 3, name="target_moments")
+        finite_vector([1, 2], "target_moments", dim=3)
 
 
 def test_custom_feature_map_output_is_checked() -> None:

@@ -14,18 +14,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import random_policy, seeds
 
-from gan_equiv.exact.gradients import (
-    EQUAL_LINES,
+from gan_equiv.exact.enumeration import (
     conditional_log_probs,
     enumerate_generator,
-    eq5_printed,
     exact_objective,
-    exact_q_values,
+    prefix_probabilities,
+)
+from gan_equiv.exact.gradients import (
+    EQUAL_LINES,
+    eq5_printed,
     gradient_lines,
     line9,
     max_line_discrepancy,
-    prefix_probabilities,
+    prefix_q_values,
 )
+from gan_equiv.exact.q_values import exact_policy_gradient, exact_q_values
 from gan_equiv.losses import ebgan_generator_objective, maxent_q_step_objective
 from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
@@ -91,7 +94,7 @@ def test_line_9_tabular_closed_form(data: st.DataObject) -> None:
     problem = enumerate_generator(policy, energy, entropy_weight=w)
     V, T = policy.n_items, policy.horizon
     probs = problem.probs
-    q_values = (exact_objective(problem).detach().reshape(1), *exact_q_values(problem))  # Q(∅) = J
+    q_values = (exact_objective(problem).detach().reshape(1), *prefix_q_values(problem))  # Q(∅) = J
     blocks = []
     for d in range(T):  # rows of depth d: histories h of length d
         p_h = prefix_probabilities(probs, V, d)[:, None]  # (V^d, 1)
@@ -108,7 +111,7 @@ def test_exact_q_values_satisfy_the_tower_property(problem) -> None:
     policy, energy, w = problem
     enum = enumerate_generator(policy, energy, entropy_weight=w)
     V, T = policy.n_items, policy.horizon
-    q_values = exact_q_values(enum)
+    q_values = prefix_q_values(enum)
     assert [q.shape for q in q_values] == [(V**t,) for t in range(1, T + 1)]
     assert torch.allclose(q_values[-1], enum.energy + w * enum.probs.log(), atol=EXACT_TOL)
     for t in range(1, T):
@@ -118,6 +121,27 @@ def test_exact_q_values_satisfy_the_tower_property(problem) -> None:
     first = conditional_log_probs(policy, 1).detach().exp()
     objective = float(exact_objective(enum).detach())
     assert abs(float((first * q_values[0]).sum()) - objective) <= EXACT_TOL * max(1.0, abs(objective))
+    for t in range(1, T + 1):  # a second route: Q = Σ_{S ⊇ prefix} p(S) c(S) / Σ_{S ⊇ prefix} p(S)
+        mass = prefix_probabilities(enum.probs, V, t)
+        marginalized = prefix_probabilities(enum.probs * enum.cost, V, t) / mass
+        scale = max(1.0, float(q_values[t - 1].abs().max()))
+        assert torch.allclose(q_values[t - 1], marginalized, rtol=0, atol=EXACT_TOL * 10 * scale)
+
+
+@given(problem=generator_problems())
+def test_exact_routes_read_one_q_engine_and_one_gradient(problem) -> None:
+    """q_values.exact_q_values (per sequence) reads the snapshot's Q at each prefix, and
+    q_values.exact_policy_gradient is line (9) of the same problem."""
+    policy, energy, w = problem
+    enum = enumerate_generator(policy, energy, entropy_weight=w)
+    V, T = policy.n_items, policy.horizon
+    per_node = prefix_q_values(enum)
+    index = torch.arange(V**T)
+    expected = torch.stack([per_node[t - 1][index // V ** (T - t)] for t in range(1, T + 1)], dim=1)
+    if not isinstance(energy, torch.Tensor):
+        by_sequence = exact_q_values(policy, energy, enum.sequences, entropy_weight=w)
+        assert torch.allclose(by_sequence, expected, rtol=0, atol=EXACT_TOL)
+        assert torch.equal(exact_policy_gradient(policy, energy, entropy_weight=w), line9(enum))
 
 
 def test_energy_is_held_fixed_and_its_mode_restored() -> None:
@@ -156,7 +180,7 @@ def test_eq5_as_printed_is_the_score_form_with_an_extra_conditional_factor(probl
     """Exactly what (5) computes: Σ_t Σ p(s_1..s_t)·p(s_t|h_t)·∇log p(s_t|h_t)·Q(s_1..s_t)."""
     policy, energy, w = problem
     enum = enumerate_generator(policy, energy, entropy_weight=w)
-    q_values = exact_q_values(enum)
+    q_values = prefix_q_values(enum)
     surrogate = 0.0
     for t in range(1, policy.horizon + 1):
         log_cond = conditional_log_probs(policy, t)

@@ -24,7 +24,15 @@ from gan_equiv.train.oracle_metrics import (
     nll_test,
     sequence_nll_per_token,
 )
-from maxent_il.divergences import energy_cost_alignment, exact_divergences, exact_kl, total_variation
+from maxent_il.divergences import (
+    energy_cost_alignment,
+    entropy,
+    exact_divergences,
+    exact_kl,
+    kl_from_log_probs,
+    log_probabilities,
+    total_variation,
+)
 
 
 def log(p: np.ndarray) -> np.ndarray:
@@ -47,6 +55,25 @@ def test_kl_and_tv_properties(pq):
     assert exact_kl(log(p), log(p)) == 0.0 and total_variation(log(p), log(p)) == 0.0
     if not np.allclose(p, q, rtol=0, atol=1e-12):
         assert d.kl_pq > 0 and d.kl_qp > 0 and d.tv > 0
+
+
+@given(seeds(), st.integers(1, 6), st.integers(2, 6))
+def test_row_wise_kl_is_the_kl_of_each_row_and_entropy_is_minus_self_cross_terms(seed, m, v):
+    """kl_from_log_probs over rows = scipy's KL row by row; H(p) = −Σ p log p = log V − KL(p‖uniform)."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(v), size=m)
+    q = rng.dirichlet(np.ones(v), size=m)
+    p[:, 0] = 0.0  # a zero of p contributes 0 (0 log 0 = 0)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = kl_from_log_probs(log_probabilities(p), log_probabilities(q), axis=1)
+    np.testing.assert_allclose(rows, [scipy_kl(pi, qi) for pi, qi in zip(p, q, strict=True)], atol=EXACT_TOL)
+    uniform = np.full(v, -np.log(v))
+    for pi in p:
+        kl_uniform = float(kl_from_log_probs(log_probabilities(pi), uniform))
+        assert entropy(pi) == pytest.approx(np.log(v) - kl_uniform, abs=EXACT_TOL)
+    q_zero = q[0].copy()
+    q_zero[1] = 0.0
+    assert float(kl_from_log_probs(log_probabilities(p[0]), log_probabilities(q_zero))) == np.inf
 
 
 def test_kl_zero_cases_and_torch_input():

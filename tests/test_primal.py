@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from scipy.linalg import null_space
 from strategies import demos, seeds, small_problems, spaces, unigram_features
 
+from maxent_il.divergences import entropy
 from maxent_il.features import StateActionFeatures
-from maxent_il.gibbs import GibbsModel, entropy
+from maxent_il.gibbs import GibbsModel
 from maxent_il.likelihood import demo_moments
 from maxent_il.primal import MAX_PRIMAL_SEQUENCES, solve_primal
 from maxent_il.solver import UnboundedOptimumWarning, fit_maxent

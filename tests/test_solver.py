@@ -313,7 +313,7 @@ def test_fit_rejects_bad_arguments() -> None:
         fit_maxent(features, seqs, target_moments=np.zeros(6))
     with pytest.raises(ValueError, match=r"target_moments must have shape \(6,\).*got \(5,\)"):
         fit_maxent(features, target_moments=np.zeros(5))
-    with pytest.raises(ValueError, match=r"unknown method 'exact'; choose 'auto', 'enumerate' or 'dp'"):
+    with pytest.raises(ValueError, match=r"unknown method 'exact'; choose one of 'auto', 'enumerate', 'dp'"):
         fit_maxent(features, seqs, method="exact", l2=1.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"demos\[1, 0\] = 2 is outside the item range 0\.\.1"):
         fit_maxent(features, [[0, 1], [2, 0]])

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import spaces
 
+from maxent_il import checks
 from maxent_il.space import EnumerationTooLargeError, SequenceSpace, validate_sequences
 
 
@@ -95,7 +96,7 @@ def test_decode_range_rejects_ranges_outside_the_space() -> None:
 
 
 def test_iter_chunks_rejects_a_non_positive_chunk_size() -> None:
-    with pytest.raises(ValueError, match="chunk_size must be positive, got 0"):
+    with pytest.raises(ValueError, match=r"chunk_size must be a positive integer .*, got 0"):
         list(SequenceSpace(2, 2).iter_chunks(chunk_size=0))
 
 
@@ -194,3 +195,39 @@ def test_validate_uses_the_given_name_and_any_horizon_when_none() -> None:
 def test_encode_validates_its_input() -> None:
     with pytest.raises(ValueError, match="outside the item range"):
         SequenceSpace(2, 2).encode([[0, 2]])
+
+
+# --- maxent_il.checks: one signature (value, name, *, hint) -----------------------------------------
+@pytest.mark.parametrize(
+    ("check", "good", "bad"),
+    [
+        (checks.positive_int, [1, np.int64(7)], [0, -1, 2.5, True, "3", None]),
+        (checks.non_negative_int, [0, 4], [-1, 1.0, False]),
+        (checks.finite_float, [0, -2.5, np.float32(1)], [np.nan, np.inf, True, "x", None]),
+        (checks.positive_float, [1e-9, 3], [0.0, -1.0, np.nan, np.inf, "big"]),
+        (checks.non_negative_float, [0.0, 2], [-0.1, np.nan, -np.inf, "big"]),
+    ],
+)
+def test_scalar_checks_accept_return_canonical_and_name_the_bad_value(check, good, bad) -> None:
+    for value in good:
+        out = check(value, "x")
+        assert out == value and type(out) in (int, float)
+    for value in bad:
+        pattern = rf"^x must be .* \(what it is for\), got {re.escape(repr(value))}$"
+        with pytest.raises(ValueError, match=pattern):
+            check(value, "x", hint="what it is for")
+
+
+def test_vector_and_choice_checks_name_the_entry_and_the_options() -> None:
+    out = checks.finite_vector([1, 2], "theta", dim=2)
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"theta must have shape \(3,\) \(d\), got \(2,\)"):
+        checks.finite_vector([1, 2], "theta", dim=3, hint="d")
+    with pytest.raises(ValueError, match=r"theta\[1\] = nan is not finite"):
+        checks.finite_vector([1, np.nan], "theta", dim=2)
+    assert checks.probability_vector([0.25, 0.75], "q", size=2).sum() == 1.0
+    with pytest.raises(ValueError, match=r"q sums to 0\.5, not 1"):
+        checks.probability_vector([0.25, 0.25], "q", size=2)
+    assert checks.choice("a", "mode", ("a", "b")) == "a"
+    with pytest.raises(ValueError, match=r"unknown mode 'c'; choose one of 'a', 'b'"):
+        checks.choice("c", "mode", ("a", "b"))

@@ -10,22 +10,21 @@ from hypothesis import strategies as st
 from scipy.linalg import null_space
 from strategies import custom_feature_maps, demos, distributions, problems
 
+from maxent_il.divergences import entropy
 from maxent_il.dynamic import soft_bellman
 from maxent_il.features import StateActionFeatures
-from maxent_il.gibbs import GibbsModel, entropy, kl_divergence
+from maxent_il.gibbs import GibbsModel, kl_divergence
+from maxent_il.gradient_gap import gradient_gap_bound
 from maxent_il.likelihood import demo_moments, log_likelihood_and_gradient
+from maxent_il.q_step import exact_q_step, inexact_q_step, q_objective
 from maxent_il.space import SequenceSpace
+from maxent_il.tabular_q import TabularQ
 from maxent_il.two_step import (
-    TabularQ,
     approximate_gradient,
     approximate_log_likelihood,
     c_step,
     c_step_objective_is_unbounded,
     exact_ll_ascent,
-    exact_q_step,
-    gradient_gap_bound,
-    inexact_q_step,
-    q_objective,
     two_step,
 )
 
@@ -375,3 +374,23 @@ def test_bad_input_raises_clear_errors() -> None:
         two_step(features, demo_moments=target, n_iters=2, lr=0.1, q_step="inexact", q0=other)
     with pytest.raises(ValueError, match="lives on"):
         gradient_gap_bound(features, other, theta)
+
+
+@pytest.mark.parametrize("q_step", ["exact", "inexact"])
+def test_two_step_update_is_one_c_step_after_the_q_step(q_step: str) -> None:
+    """One iteration of the loop is exactly: q-step at θ_0, then :func:`c_step` with that q (eq. 21)."""
+    features = StateActionFeatures(SequenceSpace(2, 3), "last")
+    rng = np.random.default_rng(5)
+    target = features.weighted_counts(features.space.all_sequences(), rng.dirichlet(np.ones(8)))
+    theta0 = rng.normal(size=features.dim)
+    res = two_step(
+        features, demo_moments=target, n_iters=1, lr=0.3, q_step=q_step, k=3, q_lr=0.2, l2=0.1, theta0=theta0
+    )
+    if q_step == "exact":
+        q = exact_q_step(features, theta0).q
+    else:
+        q = inexact_q_step(features, theta0, TabularQ.uniform(features.space), n_steps=3, lr=0.2).q
+    np.testing.assert_array_equal(res.q.logits, q.logits)
+    expected = c_step(theta0, features, target, q, lr=0.3, l2=0.1)
+    np.testing.assert_allclose(res.thetas[1], expected, rtol=0, atol=EXACT_TOL)
+    assert res.q_objective[0] == pytest.approx(q_objective(features, theta0, q), abs=EXACT_TOL)

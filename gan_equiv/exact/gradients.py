@@ -27,7 +27,9 @@ weights each term by an extra factor p(s_t | h_t) and is a different vector (doc
 Sums Σ_S w(S)·∇g(S) are formed without a Python loop over sequences by the identity
 Σ_S w(S)·∇g(S) = ∇ Σ_S w(S).detach()·g(S): one vectorized forward pass and one backward pass per
 term. Gradients are returned as flat float64 vectors over all trainable policy parameters (in
-``policy.parameters()`` order).
+``policy.parameters()`` order). The snapshot, the exact-Q engine and the flat gradient live in
+:mod:`gan_equiv.exact.enumeration`; :func:`gan_equiv.exact.q_values.exact_policy_gradient` is
+:func:`line9` of a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -38,244 +40,92 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gan_equiv.exact.enumeration import (
+    DEFAULT_MAX_GRADIENT_SEQUENCES,
+    GeneratorEnumeration,
+    conditional_log_probs,
+    enumerate_generator,
+    exact_objective,
+    flat_gradient,
+    prefix_probabilities,
+    prefix_q_tables,
+)
 from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy
-from maxent_il.space import SequenceSpace
-
-#: Largest V^T the exact gradient lines will enumerate by default (every forward pass keeps an
-#: autograd graph over all sequences, so this is much lower than plain enumeration's limit).
-DEFAULT_MAX_GRADIENT_SEQUENCES = 2**16
 
 #: The lines that must equal line (9) exactly (up to rounding).
 EQUAL_LINES: tuple[str, ...] = ("line10", "line11", "line12", "line13", "line14", "eq5_corrected")
 
 
-@dataclass(frozen=True, eq=False)
-class GeneratorEnumeration:
-    """A snapshot of one exact generator problem at the policy's current parameters.
-
-    The weights p(S) and c(S) are fixed numbers (detached) taken when the snapshot is made; each
-    line re-runs the policy's forward pass to differentiate it. Make a new snapshot after the
-    policy's parameters change.
-
-    Attributes:
-        policy: the generator p_G (float64 parameters).
-        sequences: all V^T sequences in index order (s_1 most significant), int64 (V^T, T).
-        energy: D(S) for every sequence, float64 (V^T,), detached from any energy parameters.
-        entropy_weight: w in ψ(p_G) = −w·H(p_G).
-        probs: p_G(S), detached, (V^T,).
-        cost: c(S) = D(S) + w·log p_G(S), detached, (V^T,): the fixed weight of lines (10)–(14).
-    """
-
-    policy: SequencePolicy
-    sequences: Tensor
-    energy: Tensor
-    entropy_weight: float
-    probs: Tensor
-    cost: Tensor
-
-    @property
-    def n_items(self) -> int:
-        return self.policy.n_items
-
-    @property
-    def horizon(self) -> int:
-        return self.policy.horizon
-
-    def parameters(self) -> list[Tensor]:
-        """The trainable policy parameters, in ``policy.parameters()`` order."""
-        return [p for p in self.policy.parameters() if p.requires_grad]
-
-    def log_prob(self) -> Tensor:
-        """log p_G(S) for every sequence (a fresh forward pass with autograd graph): (V^T,)."""
-        return self.policy.log_prob(self.sequences)
-
-
-def enumerate_generator(
-    policy: SequencePolicy,
-    energy: SequenceEnergy | Tensor | np.ndarray,
-    *,
-    entropy_weight: float = 1.0,
-    max_sequences: int = DEFAULT_MAX_GRADIENT_SEQUENCES,
-) -> GeneratorEnumeration:
-    """Set up the exact problem of eq. (4) with ψ = −w·H: all sequences and their fixed energies.
-
-    Args:
-        policy: the generator; its parameters must be float64 (exact paths run in float64).
-        energy: a :class:`SequenceEnergy` over the same V and T (evaluated once, in eval mode,
-            without gradient), or the energies of all V^T sequences in index order.
-        entropy_weight: w, any finite number; 1 is the paper's choice (0: no entropy term).
-        max_sequences: refuse (``EnumerationTooLargeError``) when V^T exceeds this.
-    """
-    if not isinstance(policy, SequencePolicy):
-        raise ValueError(f"policy must be a SequencePolicy, got {type(policy).__name__}")
-    params = [p for p in policy.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the policy has no trainable parameters; there is no gradient to compute")
-    bad = [p.dtype for p in params if p.dtype != torch.float64]
-    if bad:
-        raise ValueError(
-            f"exact gradient lines need float64 policy parameters, got {bad[0]}; build the policy "
-            "with dtype=torch.float64 or call policy.double()"
-        )
-    w = float(entropy_weight)
-    if not np.isfinite(w):
-        raise ValueError(f"entropy_weight must be a finite number, got {entropy_weight!r}")
-    space = SequenceSpace(policy.n_items, policy.horizon)
-    space.check_enumerable(max_sequences=max_sequences)
-    device = policy.device
-    seqs = torch.as_tensor(space.all_sequences(max_sequences=max_sequences), device=device)
-    values = _energy_values(energy, seqs, space).to(device=device, dtype=torch.float64)
-    with torch.no_grad():
-        log_p = policy.log_prob(seqs)
-    return GeneratorEnumeration(policy, seqs, values, w, log_p.exp(), values + w * log_p)
-
-
-def _energy_values(
-    energy: SequenceEnergy | Tensor | np.ndarray, seqs: Tensor, space: SequenceSpace
-) -> Tensor:
-    """D(S) of every sequence, detached and checked: shape (V^T,)."""
-    if isinstance(energy, SequenceEnergy):
-        if (energy.n_items, energy.horizon) != (space.n_items, space.horizon):
-            raise ValueError(
-                f"energy is over V={energy.n_items}, T={energy.horizon} but the policy is over "
-                f"V={space.n_items}, T={space.horizon}"
-            )
-        was_training = energy.training
-        energy.eval()  # dropout off: D must be one fixed function
-        try:
-            with torch.no_grad():
-                values = energy(seqs).detach()
-        finally:
-            energy.train(was_training)
-    else:
-        values = torch.as_tensor(energy).detach()
-        if values.dtype.is_complex or values.dtype == torch.bool:
-            raise ValueError(f"energy values must be real numbers, got dtype {values.dtype}")
-    if values.shape != (space.size,):
-        raise ValueError(
-            f"energies must have shape (V^T,) = ({space.size},), one per sequence in index order; "
-            f"got {tuple(values.shape)}"
-        )
-    if not torch.isfinite(values).all():
-        raise ValueError("energies must be finite for every sequence")
-    return values
-
-
-def _flat_grad(scalar: Tensor, params: list[Tensor]) -> Tensor:
-    """∇ scalar with respect to ``params``, concatenated into one flat float64 vector."""
-    grads = torch.autograd.grad(scalar, params, allow_unused=True)
-    parts = [
-        (torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads, strict=True)
-    ]
-    return torch.cat(parts).to(torch.float64)
-
-
-def conditional_log_probs(policy: SequencePolicy, t: int) -> Tensor:
-    """log p_G(s_t | s_1 … s_{t−1}) for every prefix s_1 … s_t (index order), with graph: (V^t,).
-
-    The prefix-tree view used by eq. (14) and eq. (5): one row of next-item log-probs per history
-    h_t of length t − 1, flattened so that entry index(h_t)·V + s_t belongs to s_1 … s_t.
-    """
-    if not 1 <= t <= policy.horizon:
-        raise ValueError(f"step t={t} is outside 1..T={policy.horizon}")
-    if t == 1:
-        histories = torch.zeros(1, 0, dtype=torch.long, device=policy.device)
-    else:
-        histories = torch.as_tensor(
-            SequenceSpace(policy.n_items, t - 1).all_sequences(), device=policy.device
-        )
-    return policy.next_item_log_probs(histories).reshape(-1)
-
-
-def prefix_probabilities(probs: Tensor, n_items: int, t: int) -> Tensor:
-    """Marginal p(s_1 … s_t) = Σ_{s_{t+1} … s_T} p(S) for every prefix of length t: (V^t,).
-
-    ``probs`` holds p(S) of all V^T sequences in index order, where the sequences sharing a prefix
-    of length t form consecutive blocks of V^{T−t}; t = 0 gives the empty prefix (total mass).
-    """
-    return probs.reshape(n_items**t, -1).sum(dim=1)
-
-
-def exact_q_values(problem: GeneratorEnumeration) -> tuple[Tensor, ...]:
+def prefix_q_values(problem: GeneratorEnumeration) -> tuple[Tensor, ...]:
     """Q(s_1 … s_t) = E_{p_G}[D(S) + w·log p_G(S) | s_1 … s_t] for t = 1 … T (the Q of eqs. 5, 14).
 
-    Explicit marginalization: Q = Σ_{S ⊇ prefix} p(S)·c(S) / Σ_{S ⊇ prefix} p(S). Returns T detached
-    tensors, the t-th of shape (V^t,) in prefix index order; Q at t = T is c(S) itself.
+    The snapshot's view of the one exact-Q engine (:func:`~gan_equiv.exact.enumeration.prefix_q_tables`,
+    tower property over the prefix tree). Returns T detached float64 tensors, the t-th of shape (V^t,)
+    in prefix index order; Q at t = T is c(S) itself.
     """
-    probs, cost = problem.probs, problem.cost
-    weighted = probs * cost
-    out = []
-    for t in range(1, problem.horizon + 1):
-        mass = prefix_probabilities(probs, problem.n_items, t)
-        total = prefix_probabilities(weighted, problem.n_items, t)
-        out.append(torch.where(mass > 0, total / mass.clamp_min(torch.finfo(mass.dtype).tiny), 0.0))
-    return tuple(out)
+    return tuple(prefix_q_tables(problem.step_log_probs, problem.cost, problem.n_items)[1:])
 
 
 # --- the lines ------------------------------------------------------------------------------------
-def exact_objective(problem: GeneratorEnumeration) -> Tensor:
-    """J = Σ_S p_G(S)[D(S) + w·log p_G(S)]: eq. (4) with ψ = −w·H, the objective of eq. (9).
-
-    Differentiable in the policy parameters (D is fixed).
-    """
-    log_p = problem.log_prob()
-    return (log_p.exp() * (problem.energy + problem.entropy_weight * log_p)).sum()
-
-
 def line9(problem: GeneratorEnumeration) -> Tensor:
-    """Eq. (9): ∇ E_{p_G}[D(S) + w·log p_G(S)], by autograd of the enumerated objective."""
-    return _flat_grad(exact_objective(problem), problem.parameters())
+    """Eq. (9): ∇ E_{p_G}[D(S) + w·log p_G(S)], by autograd of the enumerated objective.
+
+    The one exact ∇J of the project (:func:`gan_equiv.exact.q_values.exact_policy_gradient` calls
+    it). Direction: the generator descends this vector.
+    """
+    return flat_gradient(exact_objective(problem), problem.parameters())
 
 
 def sum_of_probability_gradients(problem: GeneratorEnumeration) -> Tensor:
     """Σ_S ∇p_G(S) = ∇ Σ_S p_G(S) = ∇1 = 0: the step from eq. (11) to eq. (12)."""
-    return _flat_grad(problem.log_prob().exp().sum(), problem.parameters())
+    return flat_gradient(problem.log_prob().exp().sum(), problem.parameters())
 
 
 def line10(problem: GeneratorEnumeration) -> Tensor:
     """Eq. (10): Σ_S ∇p_G(S)[D(S) + w·log p_G(S)] + w·Σ_S p_G(S) ∇log p_G(S) (product rule)."""
     params = problem.parameters()
     probs, cost = problem.probs, problem.cost
-    first = _flat_grad((problem.log_prob().exp() * cost).sum(), params)  # Σ ∇p(S)·c(S)
-    second = _flat_grad((probs * problem.log_prob()).sum(), params)  # Σ p(S) ∇log p(S)
+    first = flat_gradient((problem.log_prob().exp() * cost).sum(), params)  # Σ ∇p(S)·c(S)
+    second = flat_gradient((probs * problem.log_prob()).sum(), params)  # Σ p(S) ∇log p(S)
     return first + problem.entropy_weight * second
 
 
 def line11(problem: GeneratorEnumeration) -> Tensor:
     """Eq. (11): Σ_S ∇p_G(S)[D(S) + w·log p_G(S)] + w·Σ_S ∇p_G(S)."""
     cost = problem.cost
-    first = _flat_grad((problem.log_prob().exp() * cost).sum(), problem.parameters())
+    first = flat_gradient((problem.log_prob().exp() * cost).sum(), problem.parameters())
     return first + problem.entropy_weight * sum_of_probability_gradients(problem)
 
 
 def line12(problem: GeneratorEnumeration) -> Tensor:
     """Eq. (12): Σ_S p_G(S) ∇log p_G(S)[D(S) + w·log p_G(S)] (score-function form)."""
     probs, cost = problem.probs, problem.cost
-    return _flat_grad(((probs * cost) * problem.log_prob()).sum(), problem.parameters())
+    return flat_gradient(((probs * cost) * problem.log_prob()).sum(), problem.parameters())
 
 
 def line13(problem: GeneratorEnumeration) -> Tensor:
     """Eq. (13): Σ_S p_G(S) Σ_t ∇log p_G(s_t | s_1 … s_{t−1})[D(S) + w·log p_G(S)]."""
     probs, cost = problem.probs, problem.cost
     steps = problem.policy.step_log_probs(problem.sequences)  # (V^T, T), one column per t
-    return _flat_grad(((probs * cost)[:, None] * steps).sum(), problem.parameters())
+    return flat_gradient(((probs * cost)[:, None] * steps).sum(), problem.parameters())
 
 
 def line14(problem: GeneratorEnumeration) -> Tensor:
     """Eq. (14): Σ_t Σ_{s_1..s_t} p(s_1..s_t) ∇log p(s_t | s_1..s_{t−1}) Q(s_1..s_t).
 
-    Q(s_1..s_t) = Σ_{s_{t+1}..s_T} p(s_{t+1}..s_T | s_1..s_t)[D(S) + w·log p(S)] by explicit
-    marginalization over the sequences that share each prefix; the conditionals come from the
-    prefix tree (:func:`conditional_log_probs`), not from the per-sequence steps of (13).
+    Q(s_1..s_t) = Σ_{s_{t+1}..s_T} p(s_{t+1}..s_T | s_1..s_t)[D(S) + w·log p(S)] from the exact-Q
+    engine (:func:`prefix_q_values`); the prefix marginals p(s_1..s_t) sum the sequences that share
+    each prefix, and the conditionals come from the prefix tree (:func:`conditional_log_probs`), not
+    from the per-sequence steps of (13).
     """
     probs = problem.probs
-    q_values = exact_q_values(problem)
+    q_values = prefix_q_values(problem)
     surrogate = torch.zeros((), dtype=torch.float64, device=probs.device)
     for t in range(1, problem.horizon + 1):  # loop over T steps, vectorized over prefixes
         weight = prefix_probabilities(probs, problem.n_items, t) * q_values[t - 1]
         surrogate = surrogate + (weight * conditional_log_probs(problem.policy, t)).sum()
-    return _flat_grad(surrogate, problem.parameters())
+    return flat_gradient(surrogate, problem.parameters())
 
 
 def eq5_printed(problem: GeneratorEnumeration) -> Tensor:
@@ -286,12 +136,12 @@ def eq5_printed(problem: GeneratorEnumeration) -> Tensor:
     eq. (9) in general (docs/errata.md).
     """
     probs = problem.probs
-    q_values = exact_q_values(problem)
+    q_values = prefix_q_values(problem)
     surrogate = torch.zeros((), dtype=torch.float64, device=probs.device)
     for t in range(1, problem.horizon + 1):
         weight = prefix_probabilities(probs, problem.n_items, t) * q_values[t - 1]
         surrogate = surrogate + (weight * conditional_log_probs(problem.policy, t).exp()).sum()
-    return _flat_grad(surrogate, problem.parameters())
+    return flat_gradient(surrogate, problem.parameters())
 
 
 def eq5_corrected(problem: GeneratorEnumeration) -> Tensor:
@@ -301,14 +151,14 @@ def eq5_corrected(problem: GeneratorEnumeration) -> Tensor:
     E_{s_t} ∇log p(s_t|h_t)·Q: this is SeqGAN's policy gradient and equals eq. (9).
     """
     probs = problem.probs
-    q_values = exact_q_values(problem)
+    q_values = prefix_q_values(problem)
     V = problem.n_items
     surrogate = torch.zeros((), dtype=torch.float64, device=probs.device)
     for t in range(1, problem.horizon + 1):
         history = prefix_probabilities(probs, V, t - 1).repeat_interleave(V)  # p(s_1..s_{t−1})
         weight = history * q_values[t - 1]
         surrogate = surrogate + (weight * conditional_log_probs(problem.policy, t).exp()).sum()
-    return _flat_grad(surrogate, problem.parameters())
+    return flat_gradient(surrogate, problem.parameters())
 
 
 # --- all together ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from gan_equiv.checks import choice, positive_int
-from gan_equiv.exact.q_values import exact_state_values, flat_gradient, gradient_parameters
+from gan_equiv.exact.enumeration import flat_gradient, gradient_parameters
+from gan_equiv.exact.q_values import exact_state_values
 from gan_equiv.losses import policy_gradient_surrogate
 from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy
