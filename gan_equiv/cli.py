@@ -2,8 +2,9 @@
 
 - ``verify`` runs the claim checks E1–E12 on seeded tiny problems, prints one row per
   (problem, claim) and exits with status 1 if any check fails.
-- ``train --config FILE [--resume [CKPT]] [--key value ...]`` runs EB-SeqGAN (Algorithm 1); any
-  config key can be overridden (``--margin 5 --generator.hidden_dim 64 --device cpu``). Under
+- ``train --config FILE | --preset NAME [--resume [CKPT]] [--threads N] [--key value ...]`` runs
+  EB-SeqGAN (Algorithm 1); any config key can be overridden (``--margin 5 --generator.hidden_dim 64
+  --device cpu --out_dir runs/x``); a bad key or value exits with a one-line error. Under
   ``torchrun --nproc_per_node=N -m gan_equiv train …`` it trains data-parallel (docs/scaling.md).
 """
 
@@ -17,8 +18,7 @@ import torch
 
 from gan_equiv.exact.claims import CHECKS, make_tiny_problem, run_all_checks
 from gan_equiv.recsys.evaluate import add_evaluate_parser
-
-PRESETS = ("seqgan_oracle", "tiny_exact")
+from gan_equiv.train.presets import PRESETS
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -52,16 +52,17 @@ def _verify(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     from gan_equiv.models.builders import count_parameters
     from gan_equiv.train.checkpoint import latest_checkpoint
-    from gan_equiv.train.config import apply_overrides, load_config, seqgan_oracle_preset, tiny_exact_preset
+    from gan_equiv.train.config import apply_overrides, load_config
     from gan_equiv.train.distributed import init_from_env, shutdown
     from gan_equiv.train.experiment import prepare_run
-    from gan_equiv.train.trainer import Trainer
+    from gan_equiv.train.trainer import Trainer, check_trainable
 
-    if args.config:
-        config = load_config(args.config)
-    else:
-        config = {"seqgan_oracle": seqgan_oracle_preset, "tiny_exact": tiny_exact_preset}[args.preset]()
-    config = apply_overrides(config, overrides)
+    try:  # a bad key or value, or a setting the trainer cannot run yet: one line, no traceback
+        config = load_config(args.config) if args.config else PRESETS[args.preset]()
+        config = apply_overrides(config, overrides)
+        check_trainable(config)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     if args.threads is not None:
         if args.threads < 1:
             raise SystemExit(f"--threads must be at least 1, got {args.threads}")
@@ -74,10 +75,9 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
         if dist_ctx is not None:
             say(f"data-parallel: {dist_ctx.world_size} ranks, backend {dist_ctx.backend}")
         say(f"run {config.name}: {setup.description}; device {trainer.device}; out {config.run_dir}")
-        say(
-            f"generator {type(trainer.policy).__name__} ({count_parameters(trainer.policy)} params), "
-            f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)"
-        )
+        say(f"generator {type(trainer.policy).__name__} ({count_parameters(trainer.policy)} params)")
+        if config.pretrain_d_steps or config.adversarial_rounds:  # else no energy is ever built
+            say(f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)")
         if args.resume is not None:
             path = args.resume or latest_checkpoint(config.run_dir)
             if path is None:
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = train.add_mutually_exclusive_group()
     source.add_argument("--config", help="TOML config file (see configs/)")
-    source.add_argument("--preset", choices=PRESETS, default="tiny_exact")
+    source.add_argument("--preset", choices=list(PRESETS), default="tiny_exact")
     train.add_argument(
         "--resume",
         nargs="?",

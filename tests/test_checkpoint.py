@@ -15,16 +15,14 @@ from gan_equiv.train import checkpoint as ckpt_mod
 from gan_equiv.train.checkpoint import (
     FORMAT_NAME,
     CheckpointError,
-    capture_rng_states,
-    check_compatible,
     checkpoint_path,
     latest_checkpoint,
     load_checkpoint,
-    restore,
-    restore_rng_states,
     save_checkpoint,
 )
+from gan_equiv.train.checkpoint_restore import check_compatible, restore
 from gan_equiv.train.config import apply_overrides, config_to_dict, tiny_exact_preset
+from gan_equiv.train.rng_state import capture_rng_states, restore_rng_states
 
 V, T = 5, 4
 

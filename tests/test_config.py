@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gan_equiv.train.config import (
+    PRESETS,
     ConfigError,
     EnergyConfig,
     GeneratorConfig,
@@ -25,6 +26,7 @@ from gan_equiv.train.config import (
     seqgan_oracle_preset,
     tiny_exact_preset,
 )
+from gan_equiv.train.presets import PRESET_CHANGES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,7 +63,7 @@ def test_configs_are_frozen() -> None:
         ({"margin": 0.0}, r"margin = 0\.0.*positive"),
         ({"margin": float("nan")}, r"margin"),
         ({"n_rollouts": 0}, r"n_rollouts = 0.*at least 1"),
-        ({"entropy_weight": -0.5}, r"entropy_weight = -0\.5.*>= 0"),
+        ({"entropy_weight": -0.5}, r"entropy_weight = -0\.5.*non-negative"),
         ({"batch_size": 0}, r"batch_size = 0.*positive"),
         ({"horizon": -3}, r"horizon = -3"),
         ({"n_items": 1}, r"n_items = 1.*at least 2"),
@@ -72,6 +74,9 @@ def test_configs_are_frozen() -> None:
         ({"horizon": 20, "n_rollouts": 2.5}, r"n_rollouts = 2\.5.*an integer"),
         ({"progress": "yes"}, r"progress = 'yes'.*true or false"),
         ({"horizon": 3, "energy": {"filter_sizes": [5], "num_filters": [2]}}, r"wider than the horizon"),
+        ({"objective": "wgan"}, r"objective = 'wgan'.*one of 'ebgan', 'seqgan', 'gan_gcl'"),
+        ({"objective": "seqgn"}, r"did you mean 'seqgan'"),
+        ({"generator_estimator": "reinforce"}, r"generator_estimator = 'reinforce'.*'rollout'"),
     ],
 )
 def test_bad_train_values_name_key_and_value(kwargs: dict, pattern: str) -> None:
@@ -85,7 +90,7 @@ def test_bad_train_values_name_key_and_value(kwargs: dict, pattern: str) -> None
         (lambda: OptimConfig(lr=0.0), r"lr = 0\.0.*positive"),
         (lambda: OptimConfig(lr=-1e-3), r"lr = -0\.001.*positive"),
         (lambda: OptimConfig(betas=(0.9, 1.0)), r"betas\[1\] = 1\.0"),
-        (lambda: OptimConfig(grad_clip=-1.0), r"grad_clip = -1\.0.*>= 0"),
+        (lambda: OptimConfig(grad_clip=-1.0), r"grad_clip = -1\.0.*non-negative"),
         (lambda: GeneratorConfig(cell="rnn"), r"cell = 'rnn'.*one of 'gru', 'lstm'"),
         (lambda: GeneratorConfig(hidden_dim=0), r"hidden_dim = 0.*positive"),
         (lambda: EnergyConfig(kind="cnnn"), r"kind = 'cnnn'.*did you mean 'cnn'"),
@@ -251,3 +256,59 @@ def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
         TrainConfig(device="cuda").torch_device()
     with pytest.raises(ValueError, match=r"unknown device 'cpux'.*did you mean 'cpu'"):
         resolve_device("cpux")
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_are_the_defaults_plus_the_listed_changes(name: str) -> None:
+    """Each preset differs from TrainConfig() in exactly the keys PRESET_CHANGES lists (no default
+    is restated, none is changed silently)."""
+    default, preset = _flat(config_to_dict(TrainConfig())), _flat(config_to_dict(PRESETS[name]()))
+    assert preset.keys() == default.keys()
+    changed = {k for k in default if preset[k] != default[k]}
+    assert changed == set(PRESET_CHANGES[name])
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_config_files_list_only_what_differs(name: str) -> None:
+    """configs/<name>.toml sets no key to its default value (the defaults live in one place)."""
+    raw = _flat(tomllib.loads((CONFIGS / f"{name}.toml").read_text(encoding="utf-8")))
+    default = _flat(config_to_dict(TrainConfig()))
+    restated = sorted(k for k, v in raw.items() if default[k] == (list(v) if isinstance(v, tuple) else v))
+    assert restated == []
+    assert set(raw) == set(PRESET_CHANGES[name])
+
+
+def test_missing_table_keys_take_the_runs_table_defaults(tmp_path: Path) -> None:
+    """[d_optim] with only lr keeps the D optimizer's own default (no clipping), not Adam's 5."""
+    c = load_config(write(tmp_path, "[d_optim]\nlr = 1e-3\n"))
+    assert c.d_optim == dataclasses.replace(TrainConfig().d_optim, lr=1e-3)
+    assert c.d_optim.grad_clip == 0.0 and c.g_optim.grad_clip == 5.0
+
+
+def test_objective_and_generator_estimator_keys(tmp_path: Path) -> None:
+    c = TrainConfig()
+    assert (c.objective, c.generator_estimator) == ("ebgan", "rollout")
+    loaded = load_config(write(tmp_path, 'objective = "gan_gcl"\ngenerator_estimator = "analytic_entropy"\n'))
+    assert (loaded.objective, loaded.generator_estimator) == ("gan_gcl", "analytic_entropy")
+    cli = apply_overrides(c, ["--objective", "seqgan", "--generator-estimator", "analytic_entropy"])
+    assert (cli.objective, cli.generator_estimator) == ("seqgan", "analytic_entropy")
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(cli)))) == cli
+    assert 'objective = "seqgan"' in config_to_toml(cli)
+    with pytest.raises(ConfigError, match=r"objective = 'ebgn'.*did you mean 'ebgan'"):
+        apply_overrides(c, ["--objective", "ebgn"])
+    with pytest.raises(ConfigError, match=r"generator_estimator = 'exact'"):
+        load_config(write(tmp_path, 'generator_estimator = "exact"\n'))
+    # a dict without the new keys (an older checkpoint's config) takes the defaults
+    old = config_to_dict(c)
+    del old["objective"], old["generator_estimator"]
+    assert config_from_dict(old) == c

@@ -142,9 +142,7 @@ def test_sharded_sampling_and_rollouts_are_slices_of_the_global_ones() -> None:
             g = torch.Generator().manual_seed(5)
             s = sharded_sample(policy, B, a, b, generator=g)
             pieces_q.append(
-                mc_q_values(
-                    policy, energy, s, shard=(B, a), n_rollouts=K, generator=g, mode="reward_to_go"
-                )
+                mc_q_values(policy, energy, s, shard=(B, a), n_rollouts=K, generator=g, mode="reward_to_go")
             )
             pieces_s.append(s)
             assert torch.equal(g.get_state(), end_state)
@@ -258,7 +256,8 @@ def test_two_ranks_equal_one_process_write_once_and_resume_across_world_sizes(tm
     one_rows = one.fit()
     reference = _params(one)
     mid = _trainer(_config(tmp_path / "mid"))
-    mid.fit(stop_after=2)
+    mid.run("mle")
+    mid.run("d_pretrain", 1)
     mid.save(tmp_path / "one_process_step2.pt")
 
     codes = _run_ranks("train", tmp_path)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from gan_equiv.cli import main as cli_main
-from gan_equiv.train.checkpoint import CheckpointError
+from gan_equiv.train.checkpoint import CheckpointError, load_checkpoint
 from gan_equiv.train.config import ConfigError, TrainConfig, apply_overrides, tiny_exact_preset
 from gan_equiv.train.experiment import prepare_run
 from gan_equiv.train.trainer import Trainer
@@ -89,7 +90,8 @@ def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
         straight.fit()
 
         first = Trainer(config, data)
-        first.fit(stop_after=3)  # two MLE epochs and one energy step
+        first.run("mle")  # two MLE epochs
+        first.run("d_pretrain", 1)  # and one energy step
         ckpt = first.save(tmp_path / energy_kind / "mid.pt")
         resumed = Trainer(config, data)
         resumed.resume(ckpt)
@@ -174,6 +176,10 @@ def test_cli_train_smoke_and_resume(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "kl_data_model=" in out
     assert cli_main([*args, "--adversarial_rounds", "3", "--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"^error: unknown config key 'out'.*did you mean 'out_dir'"):
+        cli_main(["train", "--preset", "tiny_exact", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match=r"^error: objective = 'gan_gcl' is a valid setting"):
+        cli_main(["train", "--preset", "tiny_exact", "--objective", "gan_gcl"])
 
 
 def test_tiny_training_reaches_the_exact_targets(tmp_path: Path) -> None:
@@ -224,3 +230,152 @@ def test_oracle_run_can_use_seqgan_published_parameters(tmp_path: Path) -> None:
     wrong = apply_overrides(config, {"n_items": 21})
     with pytest.raises(ValueError, match="V=20"):
         prepare_run(wrong)
+
+
+# --- Trainer.run: phases driven unit by unit ---------------------------------------------------------
+def test_run_counts_units_and_clips_at_the_phase_end(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, pretrain_g_epochs=3, log_every=2)
+    trainer = Trainer(config, prepare_run(config).train_data)
+    rows = trainer.run("mle", 1)
+    assert trainer.progress.g_epochs == 1 and rows == []  # unit 1 is not a logged unit (log_every 2)
+    rows = trainer.run("mle", 10)  # only the 2 units left run
+    assert trainer.progress.g_epochs == 3 and [r["unit"] for r in rows] == [2, 3]  # every 2nd and the last
+    assert trainer.run("mle") == [] and trainer.progress.step == 3
+    assert [r["unit"] for r in trainer.run("d_pretrain", 0)] == [] and trainer.progress.d_pretrain_steps == 0
+    rows = trainer.run("d_pretrain")  # None: the rest of the phase
+    assert trainer.progress.d_pretrain_steps == 2 and rows[-1]["phase"] == "d_pretrain"
+    rows = trainer.run("adversarial", 2)
+    assert trainer.progress.rounds == 2 and trainer.progress.step == 7
+    assert {"g_surrogate", "d_loss"} <= rows[-1].keys()
+
+
+def test_run_follows_the_phase_order_and_checks_its_arguments(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    trainer = Trainer(config, prepare_run(config).train_data)
+    with pytest.raises(ValueError, match=r"cannot run phase 'adversarial': phase 'mle' has 2 unit\(s\) left"):
+        trainer.run("adversarial", 1)
+    trainer.run("mle")
+    with pytest.raises(ValueError, match=r"phase 'd_pretrain' has 2 unit"):
+        trainer.run("adversarial")
+    with pytest.raises(ValueError, match=r"unknown phase 'pretrain'.*'mle', 'd_pretrain', 'adversarial'"):
+        trainer.run("pretrain")
+    with pytest.raises(ValueError, match=r"units must be a non-negative integer"):
+        trainer.run("d_pretrain", -1)
+    assert trainer.progress.step == 2  # nothing ran
+
+
+def test_run_in_pieces_equals_fit(tmp_path: Path) -> None:
+    """Driving the phases with run(phase, n) in pieces gives the parameters and rows of fit()."""
+    config = tiny_config(tmp_path / "a")
+    data = prepare_run(config).train_data
+    whole = Trainer(config, data)
+    whole_rows = whole.fit()
+    pieces = Trainer(tiny_config(tmp_path / "b"), data)
+    rows = pieces.run("mle", 1) + pieces.run("mle") + pieces.run("d_pretrain")
+    rows += pieces.run("adversarial", 2) + pieces.run("adversarial", 2)
+    assert [(r["phase"], r["unit"]) for r in rows] == [(r["phase"], r["unit"]) for r in whole_rows]
+    for a, b in zip(parameters(whole), parameters(pieces), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_mle_only_run_builds_no_energy(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, pretrain_d_steps=0, adversarial_rounds=0)
+    setup = prepare_run(config)
+    trainer = Trainer(config, setup.train_data, evaluator=setup.evaluator)
+    rows = trainer.fit()
+    assert not trainer.has_energy
+    assert "kl_data_model" in rows[-1] and math.isnan(rows[-1]["energy_cost_pearson"])  # no energy yet
+    ckpt = load_checkpoint(tmp_path / "run" / "ckpt_00000002.pt")
+    assert set(ckpt.models) == {"policy"} and set(ckpt.optimizers) == {"policy"}
+    # a longer run resumes the MLE-only checkpoint and builds the energy only when it needs it
+    longer = Trainer(apply_overrides(config, {"pretrain_d_steps": 1}), setup.train_data)
+    longer.resume(ckpt.path)
+    assert not longer.has_energy and longer.progress.step == 2
+    longer.run("d_pretrain")
+    assert longer.has_energy and longer.progress.d_pretrain_steps == 1
+
+
+def test_lazy_energy_equals_an_energy_built_at_construction(tmp_path: Path) -> None:
+    """The energy's initial parameters do not depend on when it is built, and building it leaves
+    torch's global random state alone."""
+    config = tiny_config(
+        tmp_path, **{"energy.kind": "cnn", "energy.filter_sizes": "1,2", "energy.num_filters": "3,3"}
+    )
+    data = prepare_run(config).train_data
+    eager = Trainer(config, data)
+    eager_params = [p.detach().clone() for p in eager.energy.parameters()]
+    lazy = Trainer(config, data)
+    lazy.run("mle")
+    state = torch.get_rng_state()
+    lazy_params = list(lazy.energy.parameters())
+    assert torch.equal(torch.get_rng_state(), state)
+    for a, b in zip(eager_params, lazy_params, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_steps_set_their_modes_and_restore_the_callers(tmp_path: Path) -> None:
+    config = tiny_config(
+        tmp_path, **{"energy.kind": "cnn", "energy.filter_sizes": "1,2", "energy.num_filters": "3,3"}
+    )
+    trainer = Trainer(config, prepare_run(config).train_data)
+    seen: list[tuple[str, bool]] = []
+    trainer.energy.register_forward_hook(lambda m, i, o: seen.append(("energy", m.training)))
+    trainer.policy.register_forward_pre_hook(lambda m, i: seen.append(("policy", m.training)))
+    for policy_mode, energy_mode in ((True, True), (False, False), (True, False)):
+        trainer.policy.train(policy_mode)
+        trainer.energy.train(energy_mode)
+        seen.clear()
+        trainer.energy_step()  # D trains (dropout on)
+        assert seen and all(mode for who, mode in seen if who == "energy")
+        seen.clear()
+        trainer.generator_step()  # D scores rollouts without dropout
+        assert seen and not any(mode for who, mode in seen if who == "energy")
+        trainer.mle_epoch()
+        assert (trainer.policy.training, trainer.energy.training) == (policy_mode, energy_mode)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("objective", "seqgan"), ("objective", "gan_gcl"), ("generator_estimator", "analytic_entropy")],
+)
+def test_objectives_not_wired_in_yet_are_refused_clearly(tmp_path: Path, key: str, value: str) -> None:
+    config = tiny_config(tmp_path, **{key: value})  # a valid config ...
+    with pytest.raises(ValueError, match=rf"{key} = '{value}' is a valid setting, but the trainer does not"):
+        Trainer(config, prepare_run(config).train_data)  # ... that the trainer refuses for now
+
+
+def test_checkpoints_store_the_objective_and_resume_checks_it(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path)
+    trainer = Trainer(config, prepare_run(config).train_data)
+    path = trainer.save(tmp_path / "a.pt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["config"]["objective"] == "ebgan"
+    assert payload["config"]["generator_estimator"] == "rollout"
+    payload["config"]["objective"] = "seqgan"
+    torch.save(payload, tmp_path / "seqgan.pt")
+    with pytest.raises(CheckpointError, match=r"objective: 'seqgan' in the checkpoint vs 'ebgan' now"):
+        trainer.resume(tmp_path / "seqgan.pt")
+    del payload["config"]["objective"], payload["config"]["generator_estimator"]  # an older checkpoint
+    torch.save(payload, tmp_path / "old.pt")
+    trainer.resume(tmp_path / "old.pt")
+    assert trainer.progress.step == 0
+
+
+def test_csv_metrics_keep_every_column_across_phases_and_resume(tmp_path: Path) -> None:
+    import csv
+
+    config = tiny_config(tmp_path, log_format="csv")
+    setup = prepare_run(config)
+    first = Trainer(config, setup.train_data, evaluator=setup.evaluator)
+    first.run("mle")
+    first.run("d_pretrain", 1)
+    path = first.save(tmp_path / "mid.pt")
+    resumed = Trainer(config, setup.train_data, evaluator=setup.evaluator)
+    resumed.resume(path)
+    resumed.fit()
+    with (tmp_path / "run" / "metrics.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["phase"] for r in rows] == ["mle"] * 2 + ["d_pretrain"] * 2 + ["adversarial"] * 3
+    assert rows[0]["d_loss"] == "" and float(rows[0]["mle_nll_per_token"]) > 0
+    assert float(rows[2]["d_loss"]) == float(rows[2]["d_loss"])  # a number, not an empty cell
+    assert float(rows[-1]["g_surrogate"]) == float(rows[-1]["g_surrogate"]) and rows[-1]["kl_data_model"]

@@ -1,4 +1,8 @@
-"""Build the generator and the energy that a :class:`TrainConfig` describes."""
+"""Build the generator p_G and the energy D that a ``[generator]`` / ``[energy]`` table describes.
+
+The builders take the table (:mod:`gan_equiv.models.specs`) and the sizes V (``n_items``) and
+T (``horizon``) of the run, so a model can be built without a training configuration.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,13 @@ from gan_equiv.models.energies import (
     TabularEnergy,
 )
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
-from gan_equiv.train.config import TrainConfig
+from gan_equiv.models.specs import EnergyConfig, GeneratorConfig
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import SequenceSpace
 
 
 class ConstantEnergy(SequenceEnergy):
-    """D(S) ≡ 0 — the constant-reward ablation: the generator then only maximizes its entropy."""
+    """D(S) ≡ 0 in eq. (14) — the constant-reward ablation: the generator then only maximizes its entropy."""
 
     def __init__(self, n_items: int, horizon: int) -> None:
         super().__init__(n_items, horizon)
@@ -34,34 +38,30 @@ class ConstantEnergy(SequenceEnergy):
         return torch.zeros(seqs.shape[0], dtype=self.zero.dtype, device=self.zero.device)
 
 
-def build_generator(config: TrainConfig) -> SequencePolicy:
-    """p_G from ``config.generator``: a GRU/LSTM policy, or a tabular one for tiny spaces."""
-    g = config.generator
-    if g.kind == "tabular":
-        return TabularPolicy(config.n_items, config.horizon, dtype=torch.float32)
-    return GRUPolicy(
-        config.n_items, config.horizon, embed_dim=g.embed_dim, hidden_dim=g.hidden_dim, cell=g.cell
-    )
+def build_generator(spec: GeneratorConfig, *, n_items: int, horizon: int) -> SequencePolicy:
+    """p_G(s_t | h_t) of eq. (4) from ``spec``: a GRU/LSTM policy, or a tabular one for tiny spaces."""
+    if spec.kind == "tabular":
+        return TabularPolicy(n_items, horizon, dtype=torch.float32)
+    return GRUPolicy(n_items, horizon, embed_dim=spec.embed_dim, hidden_dim=spec.hidden_dim, cell=spec.cell)
 
 
-def build_energy(config: TrainConfig) -> SequenceEnergy:
-    """D from ``config.energy``: CNN (SeqGAN preset), autoencoder, linear θ·f or tabular."""
-    e = config.energy
-    if e.kind == "cnn":
+def build_energy(spec: EnergyConfig, *, n_items: int, horizon: int) -> SequenceEnergy:
+    """The energy D(S) of eq. (3) from ``spec``: CNN (SeqGAN preset), autoencoder, linear θ·f or tabular."""
+    if spec.kind == "cnn":
         return CNNEnergy(
-            config.n_items,
-            config.horizon,
-            embed_dim=e.embed_dim,
-            filter_sizes=e.filter_sizes,
-            num_filters=e.num_filters,
-            dropout=e.dropout,
+            n_items,
+            horizon,
+            embed_dim=spec.embed_dim,
+            filter_sizes=spec.filter_sizes,
+            num_filters=spec.num_filters,
+            dropout=spec.dropout,
         )
-    if e.kind == "autoencoder":
-        return AutoencoderEnergy(config.n_items, config.horizon, embed_dim=e.embed_dim, code_dim=e.code_dim)
-    if e.kind == "linear":
-        space = SequenceSpace(config.n_items, config.horizon)
-        return LinearEnergy(StateActionFeatures(space, e.feature_state), dtype=torch.float32)
-    return TabularEnergy(config.n_items, config.horizon, dtype=torch.float32)
+    if spec.kind == "autoencoder":
+        return AutoencoderEnergy(n_items, horizon, embed_dim=spec.embed_dim, code_dim=spec.code_dim)
+    if spec.kind == "linear":
+        space = SequenceSpace(n_items, horizon)
+        return LinearEnergy(StateActionFeatures(space, spec.feature_state), dtype=torch.float32)
+    return TabularEnergy(n_items, horizon, dtype=torch.float32)
 
 
 def count_parameters(module: nn.Module) -> int:

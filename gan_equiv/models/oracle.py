@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gan_equiv.checks import positive_float, positive_int
 from gan_equiv.models.policies import SequencePolicy
-from gan_equiv.train.problems import _check_positive_float, _check_positive_int
 
 # =============================================================================================
 # SeqGAN's synthetic oracle
@@ -77,11 +77,11 @@ class LSTMOracle(SequencePolicy):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__(n_items, horizon)
-        E = _check_positive_int("embed_dim", embed_dim)
-        H = _check_positive_int("hidden_dim", hidden_dim)
+        E = positive_int(embed_dim, "embed_dim")
+        H = positive_int(hidden_dim, "hidden_dim")
         if isinstance(start_token, bool) or not 0 <= int(start_token) < n_items:
             raise ValueError(f"start_token {start_token!r} is outside 0..{n_items - 1} (V={n_items})")
-        std = _check_positive_float("init_std", init_std)
+        std = positive_float(init_std, "init_std")
         self.embed_dim, self.hidden_dim, self.start_token = E, H, int(start_token)
         gen = torch.Generator()
         if seed is not None:
@@ -209,8 +209,8 @@ def oracle_dataset(
     Generated ``batch_size`` sequences at a time (each batch one vectorized pass of T steps) from a
     generator seeded with ``seed`` on the oracle's device; the result depends on (seed, batch_size).
     """
-    n = _check_positive_int("n", n)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    n = positive_int(n, "n")
+    batch_size = positive_int(batch_size, "batch_size")
     gen = torch.Generator(device=oracle.device)
     gen.manual_seed(int(seed))
     parts = [oracle.sample(min(batch_size, n - start), generator=gen) for start in range(0, n, batch_size)]

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +55,8 @@ class RunSetup:
 
 
 def exact_problem(config: TrainConfig) -> ExactProblem:
-    """The tiny exact problem a config asks for (seeded by ``config.seed``)."""
+    """The tiny exact problem a config asks for (seeded by ``config.seed``): the truth p over all
+    V^T sequences, a Markov chain or a Gibbs model (eq. 8), with its training samples."""
     if config.data == "markov":
         return markov_chain_problem(
             config.n_items, config.horizon, n_samples=config.n_train, seed=config.seed
@@ -80,17 +82,20 @@ def _exact_setup(config: TrainConfig) -> RunSetup:
     def evaluate(trainer: Any) -> dict[str, float]:
         with torch.no_grad():
             log_q = trainer.policy.all_log_probs().double().cpu().numpy()
-            trainer.energy.eval()
-            energy = trainer.energy(all_seqs.to(trainer.device)).double().cpu().numpy()
         div = exact_divergences(problem.log_probs, log_q)
+        out = {"kl_data_model": div.kl_pq, "kl_model_data": div.kl_qp, "tv": div.tv}
+        if not getattr(trainer, "has_energy", True):  # no energy yet (MLE): NaN keeps the columns
+            return out | {"energy_cost_pearson": math.nan, "energy_cost_spearman": math.nan}
+        energy_model = trainer.energy
+        was_training = energy_model.training
+        energy_model.eval()  # no dropout while scoring; the caller's mode is put back below
+        try:
+            with torch.no_grad():
+                energy = energy_model(all_seqs.to(trainer.device)).double().cpu().numpy()  # (V^T,)
+        finally:
+            energy_model.train(was_training)
         align = energy_cost_alignment(energy[support], reference[support])
-        return {
-            "kl_data_model": div.kl_pq,
-            "kl_model_data": div.kl_qp,
-            "tv": div.tv,
-            "energy_cost_pearson": align.pearson,
-            "energy_cost_spearman": align.spearman,
-        }
+        return out | {"energy_cost_pearson": align.pearson, "energy_cost_spearman": align.spearman}
 
     return RunSetup(torch.as_tensor(problem.samples), evaluate, problem.description, problem, reference)
 
@@ -127,7 +132,8 @@ def _oracle_setup(config: TrainConfig, *, n_eval: int = 1000) -> RunSetup:
 
 
 def prepare_run(config: TrainConfig) -> RunSetup:
-    """Training data and evaluator for ``config.data``."""
+    """Training data and evaluator for ``config.data`` (exact KL and energy-vs-cost alignment for
+    tiny problems, NLL-oracle / NLL-test / entropy for the oracle)."""
     if config.data in ("gibbs", "markov"):
         return _exact_setup(config)
     if config.data == "oracle":

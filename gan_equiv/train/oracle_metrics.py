@@ -103,5 +103,3 @@ def distinct_n(sequences: Any, n: int) -> float:
         raise ValueError(f"n must be an integer in 1..T={T}, got {n!r}")
     windows = np.lib.stride_tricks.sliding_window_view(seqs.astype(np.int64), n, axis=1).reshape(-1, n)
     return float(np.unique(windows, axis=0).shape[0] / windows.shape[0])
-
-

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
+from gan_equiv.checks import positive_float, positive_int
 from gan_equiv.models.policies import TabularPolicy
 from maxent_il.features import StateActionFeatures, StateKind
 from maxent_il.gibbs import GibbsModel
@@ -118,22 +119,6 @@ class ExactProblem:
         return policy.set_conditionals(self.next_item_log_probs)
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_positive_float(name: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(out) or out <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return out
-
-
 def _exact_space(n_items: int, horizon: int, max_sequences: int) -> SequenceSpace:
     space = SequenceSpace(n_items, horizon)
     space.check_enumerable(max_sequences=max_sequences)
@@ -163,10 +148,10 @@ def markov_chain_problem(
     every sequence has a finite cost. The truth is also stored as the ``last``-feature Gibbs model
     with θ[prev·V + a] = −log P(a | prev), θ[V² + a] = −log π₀(a) (so log Z = 0).
     """
-    V = _check_positive_int("n_items", n_items)
-    T = _check_positive_int("horizon", horizon)
-    n = _check_positive_int("n_samples", n_samples)
-    alpha = _check_positive_float("concentration", concentration)
+    V = positive_int(n_items, "n_items")
+    T = positive_int(horizon, "horizon")
+    n = positive_int(n_samples, "n_samples")
+    alpha = positive_float(concentration, "concentration")
     space = _exact_space(V, T, max_sequences)
     rng = np.random.default_rng(seed)
     initial = rng.dirichlet(np.full(V, alpha))
@@ -206,10 +191,10 @@ def gibbs_problem(
     f is the state-action occurrence map with the given ``state`` (``last``, ``time_last`` or
     ``history``); the log-probabilities come from :class:`maxent_il.gibbs.GibbsModel`.
     """
-    V = _check_positive_int("n_items", n_items)
-    T = _check_positive_int("horizon", horizon)
-    n = _check_positive_int("n_samples", n_samples)
-    sigma = _check_positive_float("scale", scale)
+    V = positive_int(n_items, "n_items")
+    T = positive_int(horizon, "horizon")
+    n = positive_int(n_samples, "n_samples")
+    sigma = positive_float(scale, "scale")
     space = _exact_space(V, T, max_sequences)
     features = StateActionFeatures(space, state)
     rng = np.random.default_rng(seed)

@@ -1,118 +1,68 @@
 """EB-SeqGAN training (the paper's Algorithm 1): MLE pretraining, energy pretraining, adversarial rounds.
 
-Phases, in order, each made of *units* counted in :class:`Progress` (so a run can stop after any
-unit and resume exactly):
+Phases, in order, each made of *units* counted in :class:`~gan_equiv.train.run_log.Progress` (so a
+run can stop after any unit and resume exactly):
 
-1. ``pretrain_g_epochs`` epochs of maximum likelihood (teacher forcing) on the training sequences;
-2. ``pretrain_d_steps`` energy updates with the EBGAN loss (3) against samples of p_G;
-3. ``adversarial_rounds`` rounds of ``g_steps`` generator updates — the policy gradient of eq. (14)
-   with Q from vectorized Monte-Carlo rollouts (:func:`gan_equiv.train.rollouts.mc_q_values`) — and
-   ``d_steps`` energy updates with (3) and margin m.
+1. ``mle``: ``pretrain_g_epochs`` epochs of maximum likelihood (teacher forcing) on the data;
+2. ``d_pretrain``: ``pretrain_d_steps`` energy updates with the EBGAN loss (3) against samples of p_G;
+3. ``adversarial``: ``adversarial_rounds`` rounds of ``g_steps`` generator updates — the policy
+   gradient of eq. (14) with Q from vectorized Monte-Carlo rollouts
+   (:func:`gan_equiv.train.rollouts.mc_q_values`) — and ``d_steps`` energy updates with (3), margin m.
 
-The trainer knows nothing of imitation learning: it calls the losses and records what they return.
-An optional ``evaluator(trainer) → dict`` adds problem-specific metrics (exact KL, NLL-oracle …).
+:meth:`Trainer.run` runs up to n units of one phase (the way other code drives training);
+:meth:`Trainer.fit` runs (or continues) all of them. The energy is built when a phase first needs
+it, from the random state construction left, so an MLE-only run never builds one and a lazily
+built energy equals an eagerly built one. Each step sets the train/eval modes it needs and puts
+back the modes it found.
 
-With ``distributed=`` a :class:`~gan_equiv.train.distributed.DistContext` (``torchrun``; see
-docs/scaling.md) the same steps run data-parallel: DDP over generator and energy, each rank working
-on its shard of every global batch and of the rollouts, metrics all-reduced, rank 0 alone writing
-logs and checkpoints. The split is exact (:mod:`gan_equiv.train.distributed`), so one step on N ranks
-equals one step in one process up to float rounding, and checkpoints resume on any number of ranks.
+The trainer knows nothing of imitation learning: it calls the losses and records what they return;
+an optional ``evaluator(trainer) → dict`` adds problem-specific metrics (exact KL, NLL-oracle …).
+With ``distributed=`` (``torchrun``; docs/scaling.md) the same steps run data-parallel, each rank on
+its shard of every global batch (:class:`~gan_equiv.train.batch_split.BatchSplit`), rank 0 alone
+logging and checkpointing; one step on N ranks equals one step in one process up to rounding.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from gan_equiv.checks import check_item_tensor
+from gan_equiv.checks import check_item_tensor, choice, non_negative_int
 from gan_equiv.losses import ebgan_discriminator_loss, policy_gradient_surrogate
 from gan_equiv.models.builders import ConstantEnergy, build_energy, build_generator
 from gan_equiv.models.energies import SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy
-from gan_equiv.train.checkpoint import (
-    capture_rng_states,
-    checkpoint_path,
-    load_checkpoint,
-    restore,
-    save_checkpoint,
-)
-from gan_equiv.train.config import TrainConfig, config_to_dict
-from gan_equiv.train.distributed import (
-    DistContext,
-    MethodCall,
-    all_reduce_sum,
-    all_reduce_tensor_sum,
-    barrier,
-    collectives,
-    rank_seed,
-    shard_bounds,
-    sharded_sample,
-    wrap_ddp,
-)
+from gan_equiv.train.batch_split import BatchSplit, check_job
+from gan_equiv.train.checkpoint import checkpoint_path
+from gan_equiv.train.config_types import PHASES, TrainConfig
+from gan_equiv.train.distributed import DistContext, MethodCall, barrier, collectives, wrap_ddp
+from gan_equiv.train.optim import adam, clip_gradients, step_modes
 from gan_equiv.train.rollouts import mc_q_values
+from gan_equiv.train.run_log import MetricsLog, Progress, postfix, progress_bar
+from gan_equiv.train.trainer_state import resume_trainer, write_trainer_checkpoint
 
 Evaluator = Callable[["Trainer"], dict[str, float]]
 
-#: Metrics shown live on the progress bar (all of them go to the metrics log).
-POSTFIX_KEYS = ("mle_nll_per_token", "d_loss", "g_surrogate", "kl_data_model", "nll_test", "nll_oracle")
+#: What this trainer can train today; other accepted config values are refused at construction.
+TRAINABLE = {"objective": ("ebgan",), "generator_estimator": ("rollout",)}
 
 
-@dataclass
-class Progress:
-    """Units completed in each phase; their sum is the global step of checkpoints."""
-
-    g_epochs: int = 0
-    d_pretrain_steps: int = 0
-    rounds: int = 0
-
-    @property
-    def step(self) -> int:
-        return self.g_epochs + self.d_pretrain_steps + self.rounds
-
-
-class MetricsLog:
-    """Append-only metrics file (JSON lines or CSV), one row per logged unit."""
-
-    def __init__(self, path: Path, fmt: str) -> None:
-        self.path = path
-        self.fmt = fmt
-        self._fields: list[str] | None = None
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.fmt == "jsonl":
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            return
-        new = not self.path.exists()
-        if self._fields is None:
-            self._fields = list(row)
-        with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self._fields, extrasaction="ignore", restval="")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-
-
-def _clip(module: torch.nn.Module, max_norm: float) -> None:
-    if max_norm > 0:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
-
-
-def _adam(module: torch.nn.Module, optim: Any) -> torch.optim.Adam:
-    return torch.optim.Adam(
-        module.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
-    )
+def check_trainable(config: TrainConfig) -> None:
+    """Refuse (``ValueError``) an ``objective`` / ``generator_estimator`` the trainer cannot run yet:
+    it trains the EBGAN pair (3)/(4) with the rollout estimator of eq. (14)."""
+    for key, ok in TRAINABLE.items():
+        value = getattr(config, key)
+        if value not in ok:
+            raise ValueError(
+                f"{key} = {value!r} is a valid setting, but the trainer does not train it yet (it trains "
+                f"{', '.join(map(repr, ok))}); set {key} = {ok[0]!r}"
+            )
 
 
 class Trainer:
@@ -123,10 +73,10 @@ class Trainer:
         train_data: int64 training sequences, shape (N, T), items in 0 … V−1.
         evaluator: optional ``trainer → {metric: value}`` called every ``eval_every`` rounds.
         policy: a pre-built generator (default: built from the config).
-        energy: a pre-built energy (default: built from the config).
+        energy: a pre-built energy (default: built from the config when a phase first needs it).
         distributed: this process's place in a data-parallel job (:func:`gan_equiv.train.distributed.
             init_from_env`); None (default) trains in this process alone. When given, every rank
-            must make the same calls (steps, ``fit``, ``save`` are collective).
+            must make the same calls (steps, ``run``, ``fit``, ``save`` are collective).
     """
 
     def __init__(
@@ -139,90 +89,90 @@ class Trainer:
         energy: SequenceEnergy | None = None,
         distributed: DistContext | None = None,
     ) -> None:
+        check_trainable(config)
         self.config = config
         self.dist = distributed
         self.device = config.torch_device() if distributed is None else distributed.device
         if distributed is not None:
-            if self.device.type != config.torch_device().type:
-                raise ValueError(
-                    f"the process group runs on {self.device} but the config asks for device "
-                    f"{config.device!r}; create it with init_from_env(config.device)"
-                )
-            if config.batch_size < distributed.world_size:
-                raise ValueError(
-                    f"batch_size={config.batch_size} is smaller than the number of ranks "
-                    f"({distributed.world_size}); every rank needs a share of each batch — raise "
-                    "batch_size or start fewer processes"
-                )
+            check_job(config, distributed)
+        sizes = {"n_items": config.n_items, "horizon": config.horizon}
         torch.manual_seed(config.seed)  # parameter initialization
-        self.policy = (policy or build_generator(config)).to(self.device)
-        self.energy = (energy or build_energy(config)).to(self.device)
+        self.policy = (policy or build_generator(config.generator, **sizes)).to(self.device)
+        self._energy_init_state = torch.get_rng_state()  # the energy's draws start here
         # validated on the CPU (a clear error naming the bad id), then moved once
         self.train_data = check_item_tensor(
             train_data, n_items=config.n_items, length=config.horizon, device=torch.device("cpu")
         ).to(self.device)
         if self.train_data.shape[0] < 1:
             raise ValueError("train_data is empty; give at least one training sequence")
-        self.g_opt = _adam(self.policy, config.g_optim)
-        self.d_opt = _adam(self.energy, config.d_optim)
+        self.g_opt = adam(self.policy, config.g_optim)
         self.sample_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.data_gen = torch.Generator().manual_seed(config.seed + 2)
-        self.reward_energy: SequenceEnergy = (
-            ConstantEnergy(config.n_items, config.horizon).to(self.device)
-            if config.constant_reward
-            else self.energy
-        )
         self.evaluator = evaluator
         self.progress = Progress()
         self.run_dir = config.run_dir
         self.log = MetricsLog(self.run_dir / f"metrics.{config.log_format}", config.log_format)
         self._start = time.perf_counter()
+        self.split = BatchSplit(distributed)
         # DDP views of the models (same parameters); the plain modules stay in .policy / .energy
-        self._policy_ddp: torch.nn.Module | None = None
+        self._policy_ddp = None if distributed is None else wrap_ddp(MethodCall(self.policy), distributed)
+        self._energy: SequenceEnergy | None = None
         self._energy_ddp: torch.nn.Module | None = None
-        if distributed is not None:
-            self._policy_ddp = wrap_ddp(MethodCall(self.policy), distributed)
-            self._energy_ddp = wrap_ddp(self.energy, distributed)
+        self._reward_energy: SequenceEnergy | None = None
+        self._d_opt: torch.optim.Adam | None = None
+        if energy is not None:
+            self._install_energy(energy)
 
     @property
     def is_main(self) -> bool:
         """True in single-process training and on rank 0 (the rank that logs and checkpoints)."""
         return self.dist is None or self.dist.is_main
 
-    # --- autocast -------------------------------------------------------------------------------
+    # --- the energy, built when first needed ------------------------------------------------------
+    @property
+    def has_energy(self) -> bool:
+        """Whether the energy exists yet (an MLE-only run never builds one)."""
+        return self._energy is not None
+
+    @property
+    def energy(self) -> SequenceEnergy:
+        """The energy D of eq. (3), built on first use from the random state construction left
+        (torch's global random state is not touched), so it does not depend on when it is built."""
+        if self._energy is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.set_rng_state(self._energy_init_state)
+                spec = self.config.energy
+                built = build_energy(spec, n_items=self.config.n_items, horizon=self.config.horizon)
+            self._install_energy(built)
+        assert self._energy is not None
+        return self._energy
+
+    @property
+    def d_opt(self) -> torch.optim.Adam:
+        """Adam over the energy's parameters (builds the energy if needed)."""
+        _ = self.energy
+        return self._d_opt  # type: ignore[return-value]  # set with the energy
+
+    @property
+    def reward_energy(self) -> SequenceEnergy:
+        """The energy inside Q of eq. (14): the energy, or D ≡ 0 with ``constant_reward``."""
+        _ = self.energy
+        return self._reward_energy  # type: ignore[return-value]  # set with the energy
+
+    def _install_energy(self, energy: SequenceEnergy) -> None:
+        cfg = self.config
+        self._energy = energy.to(self.device)
+        self._d_opt = adam(self._energy, cfg.d_optim)
+        constant = ConstantEnergy(cfg.n_items, cfg.horizon).to(self.device) if cfg.constant_reward else None
+        self._reward_energy = constant or self._energy
+        if self.dist is not None:
+            self._energy_ddp = wrap_ddp(self._energy, self.dist)
+
+    # --- autocast and DDP entry points ------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.config.bf16 and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
-
-    # --- data-parallel plumbing (identity in single-process training) ----------------------------
-    def _shard(self, batch: Tensor) -> tuple[Tensor, int]:
-        """This rank's rows of a global batch and how many of them count (all rows in one process).
-
-        A rank with no row (a last MLE batch smaller than the world) runs one row with weight 0, so
-        that it still takes part in DDP's gradient all-reduce.
-        """
-        if self.dist is None:
-            return batch, batch.shape[0]
-        start, stop = shard_bounds(batch.shape[0], self.dist.rank, self.dist.world_size)
-        return (batch[start:stop], stop - start) if stop > start else (batch[:1], 0)
-
-    def _backward(self, loss: Tensor, n_local: int, n_global: int) -> None:
-        """Backward of a shard-mean loss; on W ranks scaled by n_local·W/n_global, so that DDP's
-        average over ranks is the gradient of the global-batch mean."""
-        if self.dist is None:
-            loss.backward()
-            return
-        with collectives(self.dist, "the gradient all-reduce"):
-            (loss * (n_local * self.dist.world_size / n_global)).backward()
-
-    def _reduce(self, out: dict[str, Tensor], n_local: int, n_global: int) -> dict[str, Tensor]:
-        """Global-batch means of shard-mean metrics (one all-reduce); unchanged in one process."""
-        if self.dist is None:
-            return out
-        share = {k: v.detach().double() * (n_local / n_global) for k, v in out.items()}
-        with collectives(self.dist, "the metrics all-reduce"):
-            return all_reduce_sum(share, self.dist)
 
     def _step_log_probs(self, seqs: Tensor) -> Tensor:
         if self._policy_ddp is None:
@@ -232,30 +182,6 @@ class Trainer:
     def _energy_of(self, seqs: Tensor) -> Tensor:
         return self.energy(seqs) if self._energy_ddp is None else self._energy_ddp(seqs)
 
-    def _sample(self, n: int) -> Tensor:
-        """n sequences of p_G from ``sample_gen`` — this rank's shard of them on W ranks."""
-        if self.dist is None:
-            return self.policy.sample(n, generator=self.sample_gen)
-        start, stop = shard_bounds(n, self.dist.rank, self.dist.world_size)
-        return sharded_sample(self.policy, n, start, stop, generator=self.sample_gen)
-
-    def _q_values(self, seqs: Tensor, n_global: int) -> Tensor:
-        cfg = self.config
-        mode = "reward_to_go" if cfg.reward_to_go else "full"
-        shard = None
-        if self.dist is not None:  # this rank's rows of the global batch, global random stream
-            shard = (n_global, shard_bounds(n_global, self.dist.rank, self.dist.world_size)[0])
-        return mc_q_values(
-            self.policy,
-            self.reward_energy,
-            seqs,
-            n_rollouts=cfg.n_rollouts,
-            entropy_weight=cfg.entropy_weight,
-            mode=mode,
-            generator=self.sample_gen,
-            shard=shard,
-        )
-
     # --- single updates -------------------------------------------------------------------------
     def _data_batches(self) -> Iterator[Tensor]:
         """One epoch of shuffled training batches (the permutation comes from ``data_gen``)."""
@@ -264,52 +190,51 @@ class Trainer:
             yield self.train_data[order[start : start + self.config.batch_size]]
 
     def _data_batch(self) -> Tensor:
-        idx = torch.randint(self.train_data.shape[0], (self.config.batch_size,), generator=self.data_gen).to(
-            self.device
-        )
+        B = self.config.batch_size
+        idx = torch.randint(self.train_data.shape[0], (B,), generator=self.data_gen).to(self.device)
         return self.train_data[idx]
 
     def mle_epoch(self) -> dict[str, Tensor]:
         """One epoch of behaviour cloning: minimize −mean_t log p_G(s_t | h_t) on the data."""
-        self.policy.train()
         total = torch.zeros((), device=self.device)
         count = 0
-        for batch in self._data_batches():
-            rows, n = self._shard(batch)  # the whole batch in one process
-            with self._autocast():
-                nll = -self._step_log_probs(rows).float().mean()  # minimized
-            self.g_opt.zero_grad(set_to_none=True)
-            self._backward(nll, n, batch.shape[0])
-            _clip(self.policy, self.config.g_optim.grad_clip)
-            self.g_opt.step()
-            total += nll.detach() * n
-            count += n
+        with step_modes((self.policy, True)):
+            for batch in self._data_batches():
+                rows, n = self.split.rows(batch)  # the whole batch in one process
+                with self._autocast():
+                    nll = -self._step_log_probs(rows).float().mean()  # minimized
+                self.g_opt.zero_grad(set_to_none=True)
+                self.split.backward(nll, n, batch.shape[0])
+                clip_gradients(self.policy, self.config.g_optim.grad_clip)
+                self.g_opt.step()
+                total += nll.detach() * n
+                count += n
         if self.dist is not None:
-            sums = self._reduce({"total": total, "count": torch.tensor(float(count))}, 1, 1)
+            sums = self.split.reduce({"total": total, "count": torch.tensor(float(count))}, 1, 1)
             return {"mle_nll_per_token": sums["total"] / sums["count"]}
         return {"mle_nll_per_token": total / count}
 
     def energy_step(self) -> dict[str, Tensor]:
         """One step of eq. (3) on a data batch and a p_G batch: D *minimizes* E_data D + E_G[m − D]^+."""
-        self.energy.train()
-        B = self.config.batch_size
-        real, n = self._shard(self._data_batch())  # indices drawn for the global batch
-        fake = self._sample(B)
-        with self._autocast():
-            real_e = self._energy_of(real).float()
-            fake_e = self._energy_of(fake).float()
-            loss = ebgan_discriminator_loss(real_e, fake_e, margin=self.config.margin)
-        self.d_opt.zero_grad(set_to_none=True)
-        self._backward(loss, n, B)
-        _clip(self.energy, self.config.d_optim.grad_clip)
-        self.d_opt.step()
+        B, m = self.config.batch_size, self.config.margin
+        with step_modes((self.policy, False), (self.energy, True)):
+            real, n = self.split.rows(self._data_batch())  # indices drawn for the global batch
+            fake = self.split.sample(self.policy, B, self.sample_gen)
+            with self._autocast():
+                real_e = self._energy_of(real).float()  # (n,)
+                fake_e = self._energy_of(fake).float()  # (n,)
+                loss = ebgan_discriminator_loss(real_e, fake_e, margin=m)  # minimized by D
+            self.d_opt.zero_grad(set_to_none=True)
+            self.split.backward(loss, n, B)
+            clip_gradients(self.energy, self.config.d_optim.grad_clip)
+            self.d_opt.step()
         out = {
             "d_loss": loss.detach(),
             "energy_real": real_e.detach().mean(),
             "energy_fake": fake_e.detach().mean(),
-            "fake_below_margin": (fake_e.detach() < self.config.margin).float().mean(),
+            "fake_below_margin": (fake_e.detach() < m).float().mean(),
         }
-        return self._reduce(out, n, B)
+        return self.split.reduce(out, n, B)
 
     def generator_step(self) -> dict[str, Tensor]:
         """One policy-gradient step of eq. (14): the generator *minimizes* E_G[D + w·log p_G].
@@ -319,84 +244,106 @@ class Trainer:
         """
         cfg = self.config
         B = cfg.batch_size
-        seqs = self._sample(B)  # (B, T); this rank's shard (n, T) on W ranks
-        n = seqs.shape[0]
-        self.reward_energy.eval()  # no dropout inside Q
-        with self._autocast():
-            q = self._q_values(seqs, B)  # (n, T) float64
-        if cfg.baseline and B > 1:
-            column_sums = q.sum(dim=0, keepdim=True)  # over the global batch on W ranks
-            if self.dist is not None:
-                with collectives(self.dist, "the baseline all-reduce"):
-                    column_sums = all_reduce_tensor_sum(column_sums, self.dist)
-            q = q - (column_sums - q) / (B - 1)
-        self.policy.train()
-        with self._autocast():
-            step_lp = self._step_log_probs(seqs).float()  # (n, T)
-            surrogate = policy_gradient_surrogate(step_lp, q.float())  # minimized
-        self.g_opt.zero_grad(set_to_none=True)
-        self._backward(surrogate, n, B)
-        _clip(self.policy, cfg.g_optim.grad_clip)
-        self.g_opt.step()
+        with step_modes((self.policy, True), (self.reward_energy, False)):  # no dropout inside Q
+            seqs = self.split.sample(self.policy, B, self.sample_gen)  # (n, T); n = B in one process
+            n = seqs.shape[0]
+            with self._autocast():
+                q = mc_q_values(
+                    self.policy,
+                    self.reward_energy,
+                    seqs,
+                    n_rollouts=cfg.n_rollouts,
+                    entropy_weight=cfg.entropy_weight,
+                    mode="reward_to_go" if cfg.reward_to_go else "full",
+                    generator=self.sample_gen,
+                    shard=self.split.rollout_shard(B),
+                )  # (n, T) float64
+            if cfg.baseline and B > 1:
+                q = q - (self.split.column_sums(q) - q) / (B - 1)  # leave-one-out over the global batch
+            with self._autocast():
+                step_lp = self._step_log_probs(seqs).float()  # (n, T)
+                surrogate = policy_gradient_surrogate(step_lp, q.float())  # minimized
+            self.g_opt.zero_grad(set_to_none=True)
+            self.split.backward(surrogate, n, B)
+            clip_gradients(self.policy, cfg.g_optim.grad_clip)
+            self.g_opt.step()
         out = {
             "g_surrogate": surrogate.detach(),
             "q_mean": q.mean().float(),
             "sample_log_prob": step_lp.detach().sum(dim=1).mean(),
         }
-        return self._reduce(out, n, B)
+        return self.split.reduce(out, n, B)
 
     # --- phases -------------------------------------------------------------------------------
-    def _units(self) -> list[tuple[str, int, int]]:
-        cfg, p = self.config, self.progress
-        return [
-            ("mle", p.g_epochs, cfg.pretrain_g_epochs),
-            ("d_pretrain", p.d_pretrain_steps, cfg.pretrain_d_steps),
-            ("adversarial", p.rounds, cfg.adversarial_rounds),
-        ]
-
     def _run_unit(self, phase: str) -> dict[str, Tensor]:
-        if self.dist is not None:  # rank-local randomness (dropout) depends on (seed, step, rank) only
-            torch.manual_seed(rank_seed(self.config.seed, self.progress.step, self.dist.rank))
+        self.split.reseed(self.config.seed, self.progress.step)  # rank-local dropout (W ranks only)
+        out: dict[str, Tensor] = {}
         if phase == "mle":
             out = self.mle_epoch()
-            self.progress.g_epochs += 1
-            return out
-        if phase == "d_pretrain":
+        elif phase == "d_pretrain":
             out = self.energy_step()
-            self.progress.d_pretrain_steps += 1
-            return out
-        out: dict[str, Tensor] = {}
-        for _ in range(self.config.g_steps):
-            out.update(self.generator_step())
-        for _ in range(self.config.d_steps):
-            out.update(self.energy_step())
-        self.progress.rounds += 1
+        else:
+            for _ in range(self.config.g_steps):
+                out.update(self.generator_step())
+            for _ in range(self.config.d_steps):
+                out.update(self.energy_step())
+        self.progress.advance(phase)
         return out
 
-    def fit(self, *, stop_after: int | None = None) -> list[dict[str, Any]]:
-        """Run (or continue) all phases; ``stop_after`` units at most in this call (for tests)."""
+    def _run_phase(self, phase: str, units: int | None, bar: Any) -> list[dict[str, Any]]:
         cfg = self.config
-        total = sum(n for _, _, n in self._units())
+        length, done = cfg.phase_length(phase), self.progress.done(phase)
+        stop = length if units is None else min(length, done + units)
         rows: list[dict[str, Any]] = []
-        shown_here = cfg.progress and self.is_main
-        bar = tqdm(total=total, initial=self.progress.step, disable=not shown_here, desc=cfg.name)
-        done_now = 0
+        for unit in range(done, stop):
+            out = self._run_unit(phase)
+            bar.update(1)
+            if (cfg.log_every and (unit + 1) % cfg.log_every == 0) or unit + 1 == length:
+                rows.append(self._log_row(phase, unit + 1, out))
+                bar.set_postfix(postfix(rows[-1]))
+            if cfg.checkpoint_every and self.progress.step % cfg.checkpoint_every == 0:
+                self.save()
+        return rows
+
+    def _bar(self) -> Any:
+        total = sum(self.config.phase_length(p) for p in PHASES)
+        shown = self.config.progress and self.is_main
+        return progress_bar(total=total, initial=self.progress.step, enabled=shown, name=self.config.name)
+
+    def run(self, phase: str, units: int | None = None) -> list[dict[str, Any]]:
+        """Run up to ``units`` more units of ``phase`` (None: the rest of it); return the logged rows.
+
+        ``phase`` is ``"mle"`` (epochs), ``"d_pretrain"`` (energy steps of eq. 3) or
+        ``"adversarial"`` (rounds of eq. 14 and eq. 3). Phases run in Algorithm 1's order: an
+        earlier phase with units left is a ``ValueError``. A unit is logged every ``log_every``
+        units and at the end of the phase; checkpoints follow ``checkpoint_every``.
+        """
+        choice(phase, "phase", PHASES)
+        if units is not None:
+            units = non_negative_int(units, "units", hint="None runs the rest of the phase")
+        for earlier in PHASES[: PHASES.index(phase)]:
+            left = self.config.phase_length(earlier) - self.progress.done(earlier)
+            if left > 0:
+                raise ValueError(
+                    f"cannot run phase {phase!r}: phase {earlier!r} has {left} unit(s) left; run "
+                    f"trainer.run({earlier!r}) first, or configure that phase shorter"
+                )
+        bar = self._bar()
         try:
-            for phase, done, n in self._units():
-                for unit in range(done, n):
-                    if stop_after is not None and done_now >= stop_after:
-                        return rows
-                    out = self._run_unit(phase)
-                    done_now += 1
-                    bar.update(1)
-                    last = unit + 1 == n
-                    if (cfg.log_every and (unit + 1) % cfg.log_every == 0) or last:
-                        row = self._log_row(phase, unit + 1, out)
-                        rows.append(row)
-                        shown = {k: f"{row[k]:.4g}" for k in POSTFIX_KEYS if isinstance(row.get(k), float)}
-                        bar.set_postfix(shown)
-                    if cfg.checkpoint_every and self.progress.step % cfg.checkpoint_every == 0:
-                        self.save()
+            return self._run_phase(phase, units, bar)
+        finally:
+            bar.close()
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Run (or continue) all phases of Algorithm 1 and write a final checkpoint.
+
+        To run one phase or a few units of it, use :meth:`run`.
+        """
+        rows: list[dict[str, Any]] = []
+        bar = self._bar()
+        try:
+            for phase in PHASES:
+                rows += self._run_phase(phase, None, bar)
             self.save()
         finally:
             bar.close()
@@ -405,62 +352,43 @@ class Trainer:
     def _log_row(self, phase: str, unit: int, out: dict[str, Tensor]) -> dict[str, Any]:
         row: dict[str, Any] = {"phase": phase, "unit": unit, "step": self.progress.step}
         row.update({k: float(v) for k, v in out.items()})  # one host sync per logged unit
-        evaluate = phase != "adversarial" and unit == self._phase_length(phase)
-        evaluate |= (
-            phase == "adversarial" and self.config.eval_every > 0 and unit % self.config.eval_every == 0
-        )
-        if self.evaluator is not None and self.is_main and (evaluate or unit == self._phase_length(phase)):
+        every = self.config.eval_every
+        evaluate = unit == self.config.phase_length(phase)
+        evaluate |= phase == "adversarial" and every > 0 and unit % every == 0
+        if self.evaluator is not None and self.is_main and evaluate:
             row.update(self.evaluator(self))
         row["wall_s"] = time.perf_counter() - self._start
         if self.is_main:
             self.log.write(row)
         return row
 
-    def _phase_length(self, phase: str) -> int:
-        return {name: n for name, _, n in self._units()}[phase]
-
     # --- checkpoints ----------------------------------------------------------------------------
-    def _generators(self) -> dict[str, torch.Generator]:
+    @property
+    def rng_streams(self) -> dict[str, torch.Generator]:
+        """The trainer's own random streams (saved in checkpoints): sampling and data order."""
         return {"sample": self.sample_gen, "data": self.data_gen}
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (default: ``run_dir/ckpt_<step>.pt``).
+        """Write a checkpoint atomically (default: ``run_dir/ckpt_<step>.pt``); the energy and its
+        optimizer are included once built.
 
         On W ranks this is collective: rank 0 writes (its models, optimizers and shared generator
         states are those of every rank), then all ranks wait for the file; all return its path.
         """
         target = Path(path) if path is not None else checkpoint_path(self.run_dir, self.progress.step)
         if self.dist is None:
-            return self._write_checkpoint(target)
+            return write_trainer_checkpoint(self, target)
         if self.dist.is_main:
-            self._write_checkpoint(target)
+            write_trainer_checkpoint(self, target)
         with collectives(self.dist, f"the barrier after writing {target}"):
             barrier(self.dist)
         return target
 
-    def _write_checkpoint(self, target: Path) -> Path:
-        return save_checkpoint(
-            target,
-            models={"policy": self.policy, "energy": self.energy},
-            optimizers={"policy": self.g_opt, "energy": self.d_opt},
-            step=self.progress.step,
-            config=config_to_dict(self.config),
-            rng_states=capture_rng_states(None, self._generators()),
-            extra={"progress": asdict(self.progress)},
-        )
-
     def resume(self, path: str | Path) -> None:
         """Load a checkpoint of a compatible run; training continues exactly where it stopped.
 
-        On W ranks every rank loads the same file; a checkpoint written by any number of ranks
-        (or by one process) fits, because the shared generator states do not depend on W.
+        The checkpoint must agree on the architecture and the ``objective``. On W ranks every rank
+        loads the same file; a checkpoint written by any number of ranks (or by one process) fits,
+        because the shared generator states do not depend on W.
         """
-        ckpt = load_checkpoint(path, map_location=self.device)
-        restore(
-            ckpt,
-            {"policy": self.policy, "energy": self.energy},
-            {"policy": self.g_opt, "energy": self.d_opt},
-            current_config=config_to_dict(self.config),
-            torch_generators=self._generators(),
-        )
-        self.progress = Progress(**{k: int(v) for k, v in ckpt.extra["progress"].items()})
+        self.progress = resume_trainer(self, path)

@@ -1,0 +1,60 @@
+"""A trainer's state in a checkpoint: which models, optimizers and random streams are saved, and
+how a checkpoint is fitted back into a :class:`~gan_equiv.train.trainer.Trainer`.
+
+The policy and its optimizer are always saved; the energy and its optimizer once built (an
+MLE-only run has none). The progress counters go under ``extra``; the configuration is stored
+whole (``objective`` included) and checked on resume against :data:`RESUME_KEYS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_equiv.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gan_equiv.train.checkpoint_restore import ARCHITECTURE_KEYS, check_compatible, restore
+from gan_equiv.train.config import ConfigError, config_from_dict, config_to_dict
+from gan_equiv.train.rng_state import capture_rng_states
+from gan_equiv.train.run_log import Progress
+
+#: Config keys a checkpoint must share with the run that resumes it.
+RESUME_KEYS = (*ARCHITECTURE_KEYS, "objective")
+
+
+def _parts(trainer: Any, with_energy: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    models: dict[str, torch.nn.Module] = {"policy": trainer.policy}
+    optimizers: dict[str, torch.optim.Optimizer] = {"policy": trainer.g_opt}
+    if with_energy:
+        models["energy"], optimizers["energy"] = trainer.energy, trainer.d_opt
+    return models, optimizers
+
+
+def write_trainer_checkpoint(trainer: Any, target: Path) -> Path:
+    """Save the trainer's models, optimizers, config, random streams and progress to ``target``."""
+    models, optimizers = _parts(trainer, trainer.has_energy)
+    return save_checkpoint(
+        target,
+        models=models,
+        optimizers=optimizers,
+        step=trainer.progress.step,
+        config=config_to_dict(trainer.config),
+        rng_states=capture_rng_states(None, trainer.rng_streams),
+        extra={"progress": asdict(trainer.progress)},
+    )
+
+
+def resume_trainer(trainer: Any, path: str | Path) -> Progress:
+    """Load ``path`` into the trainer in place (building its energy if the checkpoint has one) and
+    return the saved progress. Older checkpoints lacking newer config keys take their defaults."""
+    ckpt = load_checkpoint(path, map_location=trainer.device)
+    try:
+        saved = config_to_dict(config_from_dict(ckpt.config))
+    except ConfigError as err:
+        raise CheckpointError(f"{ckpt.path} holds a configuration this code cannot read: {err}") from None
+    check_compatible(saved, config_to_dict(trainer.config), RESUME_KEYS)
+    models, optimizers = _parts(trainer, "energy" in ckpt.models)
+    restore(ckpt, models, optimizers, torch_generators=trainer.rng_streams)
+    return Progress(**{k: int(v) for k, v in ckpt.extra["progress"].items()})
