@@ -117,3 +117,80 @@ def maxent_q_step_objective(
     Equal to KL(q‖P_c) − log Z (eq. 18); the same functional as eq. (4) with w = 1 and D = c.
     """
     return _weighted_mean(sample_cost + sample_log_prob, weights)
+
+
+# --- the GAN ⇄ IRL family: SeqGAN and GAN-GCL (docs/family.md) ------------------------------------
+def seqgan_discriminator_loss(
+    real_logits: Tensor,
+    fake_logits: Tensor,
+    *,
+    real_weights: Tensor | None = None,
+    fake_weights: Tensor | None = None,
+) -> Tensor:
+    """Negative of eq. (1) for a classifier D(S) = σ(ℓ(S)) given by its logit ℓ (SeqGAN, Yu et al. 2017).
+
+    −(E_data log σ(ℓ) + E_G log(1 − σ(ℓ))) = E_data softplus(−ℓ) + E_G softplus(ℓ), computed on
+    logits so that saturated classifiers stay finite. Direction: D *maximizes* (1), so this loss is
+    *minimized*: real logits go up ("real"), fake logits go down. Its minimizer over a free ℓ is
+    ℓ* = log p_data − log p_G, i.e. D* = p_data / (p_data + p_G) (claim E13). Shapes: (N,), (M,).
+    """
+    # log σ(ℓ) = −softplus(−ℓ); log(1 − σ(ℓ)) = −softplus(ℓ)
+    real_term = _weighted_mean(torch.nn.functional.softplus(-real_logits), real_weights)
+    fake_term = _weighted_mean(torch.nn.functional.softplus(fake_logits), fake_weights)
+    return real_term + fake_term
+
+
+def seqgan_generator_reward(fake_logits: Tensor) -> Tensor:
+    """SeqGAN's generator reward: D(S) = σ(ℓ(S)), the classifier's probability of "real", (N,).
+
+    As in SeqGAN's published code the reward is the probability itself on completed sequences, with
+    no entropy term; Q of eq. (5)/(14) is its rollout mean. Direction: the generator *maximizes*
+    E_G D(S) (equivalently it minimizes E_G[−D(S)], the "energy" −D with entropy weight 0). This is
+    not the gradient of eq. (2) E_G log(1 − D); both vanish where D is constant (claims E14, E15).
+    """
+    return torch.sigmoid(fake_logits)
+
+
+def gan_gcl_logits(cost: Tensor, log_z: Tensor | float, log_p_g: Tensor) -> Tensor:
+    """Logit of the GAN-GCL discriminator (Finn, Christiano, Abbeel & Levine 2016, eq. of §3.2).
+
+    D(S) = (exp(−c(S))/Z) / (exp(−c(S))/Z + p_G(S)), so ℓ(S) = log D − log(1 − D) =
+    −c(S) − log Z − log p_G(S). Low cost = realistic (the MaxEnt cost of eq. 8); ``log_p_g`` is the
+    exact log p_G(S) of the autoregressive generator (held fixed by the discriminator). Shapes (N,).
+    """
+    return -cost - log_z - log_p_g
+
+
+def gan_gcl_discriminator_loss(
+    real_cost: Tensor,
+    fake_cost: Tensor,
+    log_z: Tensor | float,
+    *,
+    real_log_p_g: Tensor,
+    fake_log_p_g: Tensor,
+    real_weights: Tensor | None = None,
+    fake_weights: Tensor | None = None,
+) -> Tensor:
+    """GAN-GCL discriminator loss (Finn et al. 2016): log-loss of eq. (1) on D = ẽ/(ẽ + p_G), ẽ = e^{−c}/Z.
+
+    −E_data log D(S) − E_G log(1 − D(S)) with the logits of :func:`gan_gcl_logits`. Direction: the
+    cost c and the scalar log Z *minimize* it (real costs go down, fake costs go up, as for the energy
+    of eq. 3). ``real_log_p_g`` (N,) and ``fake_log_p_g`` (M,) are log p_G under the current
+    generator and should be detached: the generator is not trained through this loss. Its minimizer
+    in log Z and its cost gradient are claims E16 and E17.
+    """
+    real = gan_gcl_logits(real_cost, log_z, real_log_p_g)
+    fake = gan_gcl_logits(fake_cost, log_z, fake_log_p_g)
+    return seqgan_discriminator_loss(real, fake, real_weights=real_weights, fake_weights=fake_weights)
+
+
+def gan_gcl_generator_loss(
+    fake_cost: Tensor, fake_log_p_g: Tensor, log_z: Tensor | float, *, weights: Tensor | None = None
+) -> Tensor:
+    """GAN-GCL generator loss E_G[log(1 − D) − log D] = E_G[c(S) + log p_G(S)] + log Z (Finn et al. 2016).
+
+    The per-sequence value is −ℓ(S) = c + log Z + log p_G. Direction: the generator *minimizes* it.
+    It is eq. (4) with ψ = −H (w = 1) and D = c, shifted by the constant log Z; with exact weights
+    p_G it equals KL(p_G‖P_c) + log Z − log Z_c (claim E18). Shapes (N,).
+    """
+    return _weighted_mean(fake_cost + fake_log_p_g, weights) + log_z

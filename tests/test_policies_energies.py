@@ -16,10 +16,15 @@ from gan_equiv.losses import (
     ebgan_discriminator_loss,
     ebgan_generator_objective,
     gan_discriminator_loss,
+    gan_gcl_discriminator_loss,
+    gan_gcl_generator_loss,
+    gan_gcl_logits,
     gan_generator_objective,
     maxent_c_step_objective,
     maxent_q_step_objective,
     policy_gradient_surrogate,
+    seqgan_discriminator_loss,
+    seqgan_generator_reward,
 )
 from gan_equiv.models.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, TabularEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
@@ -210,7 +215,7 @@ def test_policies_reject_bad_sequences(kind: str) -> None:
         policy.log_prob(np.array([[True, False]]))
     with pytest.raises(ValueError, match="t < T=2"):
         policy.next_item_log_probs(torch.tensor([[0, 1]]))
-    with pytest.raises(ValueError, match="positive number"):
+    with pytest.raises(ValueError, match=r"positive (number|integer)"):
         policy.sample(0)
     with pytest.raises(ValueError, match="prefix_lengths"):
         policy.complete(torch.zeros(2, 2, dtype=torch.long), torch.tensor([0, 3]))
@@ -291,6 +296,26 @@ def test_neural_energies_are_nonnegative_with_shape_n(dtype: torch.dtype) -> Non
             assert torch.isfinite(values).all() and (values >= 0).all()
     cnn.eval()
     assert torch.equal(cnn(seqs), cnn(seqs))  # no dropout in eval mode
+
+
+def test_cnn_energy_without_softplus_is_the_signed_head() -> None:
+    """nonnegative=False switches the softplus off: same parameters, softplus(signed) = default, and
+    the signed output takes both signs (a classifier logit ℓ = −D needs that)."""
+    torch.manual_seed(1)
+    seqs = torch.as_tensor(np.random.default_rng(1).integers(0, 5, size=(64, 4)))
+    kwargs = dict(embed_dim=6, filter_sizes=(1, 2), num_filters=(3, 3), dtype=torch.float64)
+    signed = CNNEnergy(5, 4, nonnegative=False, **kwargs).eval()
+    default = CNNEnergy(5, 4, **kwargs).eval()
+    default.load_state_dict(signed.state_dict())
+    assert default.nonnegative and not signed.nonnegative
+    with torch.no_grad():
+        raw = signed(seqs)
+        assert torch.allclose(torch.nn.functional.softplus(raw), default(seqs), atol=EXACT_TOL, rtol=0)
+        signed.head.bias.fill_(-float(raw.mean()))  # centre the head: both signs appear
+        centred = signed(seqs)
+    assert (centred < 0).any() and (centred > 0).any()
+    with pytest.raises(ValueError, match="nonnegative must be True or False"):
+        CNNEnergy(5, 4, nonnegative=1, **kwargs)
 
 
 def test_energies_reject_bad_input() -> None:
@@ -385,3 +410,43 @@ def test_policy_gradient_surrogate() -> None:
     assert grad_q is None  # Q is a fixed weight
     with pytest.raises(ValueError, match=r"\(3, 2\) and q_values \(3, 1\) differ"):
         policy_gradient_surrogate(log_p, q[:, :1])
+
+
+def test_seqgan_losses_match_eq_1_on_probabilities() -> None:
+    """On logits ℓ, the SeqGAN loss is −(1) of D = σ(ℓ): equal to gan_discriminator_loss(σ(ℓ))."""
+    rng = np.random.default_rng(2)
+    real, fake = torch.as_tensor(rng.normal(size=5)), torch.as_tensor(rng.normal(size=7))
+    by_logits = seqgan_discriminator_loss(real, fake)
+    by_probs = gan_discriminator_loss(torch.sigmoid(real), torch.sigmoid(fake), eps=0.0)
+    assert float(by_logits) == pytest.approx(float(by_probs), abs=EXACT_TOL)
+    wr, wf = torch.as_tensor(rng.dirichlet(np.ones(5))), torch.as_tensor(rng.dirichlet(np.ones(7)))
+    weighted = seqgan_discriminator_loss(real, fake, real_weights=wr, fake_weights=wf)
+    hand = -(wr @ torch.log(torch.sigmoid(real)) + wf @ torch.log(1 - torch.sigmoid(fake)))
+    assert float(weighted) == pytest.approx(float(hand), abs=EXACT_TOL)
+    assert torch.allclose(seqgan_generator_reward(fake), torch.sigmoid(fake))
+    # direction: raising real logits / lowering fake logits lowers the loss
+    assert float(seqgan_discriminator_loss(real + 1, fake - 1)) < float(by_logits)
+
+
+def test_gan_gcl_losses_match_the_discriminator_formula() -> None:
+    """D = (e^{−c}/Z) / (e^{−c}/Z + p_G); D-loss = −E_data log D − E_G log(1 − D);
+    generator loss E_G[log(1 − D) − log D] = E_G[c + log p_G] + log Z."""
+    rng = np.random.default_rng(3)
+    c_real, c_fake = torch.as_tensor(rng.normal(size=4)), torch.as_tensor(rng.normal(size=6))
+    lp_real, lp_fake = torch.as_tensor(-rng.random(4) * 3), torch.as_tensor(-rng.random(6) * 3)
+    log_z = 0.37
+    e_real, e_fake = torch.exp(-c_real) / np.exp(log_z), torch.exp(-c_fake) / np.exp(log_z)
+    d_real, d_fake = e_real / (e_real + lp_real.exp()), e_fake / (e_fake + lp_fake.exp())
+    assert torch.allclose(torch.sigmoid(gan_gcl_logits(c_real, log_z, lp_real)), d_real, atol=EXACT_TOL)
+    loss = gan_gcl_discriminator_loss(c_real, c_fake, log_z, real_log_p_g=lp_real, fake_log_p_g=lp_fake)
+    hand = -(torch.log(d_real).mean() + torch.log(1 - d_fake).mean())
+    assert float(loss) == pytest.approx(float(hand), abs=EXACT_TOL)
+    gen = gan_gcl_generator_loss(c_fake, lp_fake, log_z)
+    by_d = (torch.log(1 - d_fake) - torch.log(d_fake)).mean()
+    assert float(gen) == pytest.approx(float(by_d), abs=EXACT_TOL)
+    assert float(gen) == pytest.approx(float((c_fake + lp_fake).mean()) + log_z, abs=EXACT_TOL)
+    # direction: lowering real costs and raising fake costs lowers the D-loss
+    lower = gan_gcl_discriminator_loss(
+        c_real - 1, c_fake + 1, log_z, real_log_p_g=lp_real, fake_log_p_g=lp_fake
+    )
+    assert float(lower) < float(loss)

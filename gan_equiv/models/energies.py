@@ -6,7 +6,9 @@ Every energy maps a batch of sequences (N, T) of item ids to (N,) real numbers.
 - :class:`LinearEnergy` — D(S) = θ·f(S) over a ``maxent_il`` feature map: the IL cost c(S) of
   eq. (8), so EBGAN and MaxEnt IRL can be compared parameter for parameter.
 - :class:`CNNEnergy` — SeqGAN's discriminator body (multi-width convolutions over item embeddings,
-  max-over-time pooling, highway layer, dropout) with a non-negative softplus head.
+  max-over-time pooling, highway layer, dropout) with a non-negative softplus head (or, with
+  ``nonnegative=False``, a signed linear head: the body of SeqGAN's classifier, see
+  :mod:`gan_equiv.models.discriminators`).
 - :class:`AutoencoderEnergy` — EBGAN's reconstruction-error energy: a sequence is encoded to a
   code and decoded back; D(S) is the mean cross-entropy of the reconstruction, ≥ 0.
 
@@ -112,7 +114,9 @@ class CNNEnergy(SequenceEnergy):
 
     Convolutions of several widths (each with its own number of filters) run over the (T, E)
     embedding matrix, are max-pooled over time and concatenated; a highway layer and dropout follow,
-    then a linear map to one number and softplus.
+    then a linear map to one number and softplus. With ``nonnegative=False`` the softplus is
+    switched off and D(S) is the signed linear output — what a classifier logit ℓ = −D needs (a
+    softplus would cap the logit at 0, i.e. D(S) ≤ ½); EBGAN's loss (3) needs the default (errata 3).
     """
 
     def __init__(
@@ -124,9 +128,13 @@ class CNNEnergy(SequenceEnergy):
         filter_sizes: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
         num_filters: Sequence[int] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
         dropout: float = 0.25,
+        nonnegative: bool = True,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__(n_items, horizon)
+        if not isinstance(nonnegative, bool):
+            raise ValueError(f"nonnegative must be True or False, got {nonnegative!r}")
+        self.nonnegative = nonnegative
         if len(filter_sizes) != len(num_filters):
             raise ValueError("filter_sizes and num_filters must have the same length")
         widths = [(w, n) for w, n in zip(filter_sizes, num_filters, strict=True) if w <= horizon]
@@ -146,7 +154,8 @@ class CNNEnergy(SequenceEnergy):
         transform, gate = self.highway(pooled).chunk(2, dim=1)
         g = torch.sigmoid(gate)
         h = g * F.relu(transform) + (1 - g) * pooled
-        return F.softplus(self.head(self.dropout(h)).squeeze(1))
+        out = self.head(self.dropout(h)).squeeze(1)  # (N,)
+        return F.softplus(out) if self.nonnegative else out
 
 
 class AutoencoderEnergy(SequenceEnergy):
