@@ -3,7 +3,7 @@
 - generators (:mod:`gan_equiv.models.policies`) and energies (:mod:`gan_equiv.models.energies`);
 - the paper's objectives (:mod:`gan_equiv.losses`), exact gradient lines (9)–(14)
   (:mod:`gan_equiv.exact.gradients`), exact and Monte-Carlo Q (:mod:`gan_equiv.train.rollouts`);
-- the claim checks E1–E12 (:mod:`gan_equiv.exact.claims`, ``python -m gan_equiv verify``);
+- the claim checks E1–E19 (:mod:`gan_equiv.exact.claims`, ``python -m gan_equiv verify``);
 - the trainer of Algorithm 1 (:mod:`gan_equiv.train.trainer`, :mod:`gan_equiv.train.config`,
   ``python -m gan_equiv train``), data (:mod:`gan_equiv.train.problems`) and metrics.
 """

@@ -1,6 +1,6 @@
 """Command line: ``python -m gan_equiv verify | train``.
 
-- ``verify`` runs the claim checks E1–E12 on seeded tiny problems, prints one row per
+- ``verify`` runs the claim checks E1–E19 on seeded tiny problems, prints one row per
   (problem, claim) and exits with status 1 if any check fails.
 - ``train --config FILE | --preset NAME [--resume [CKPT]] [--threads N] [--key value ...]`` runs
   EB-SeqGAN (Algorithm 1); any config key can be overridden (``--margin 5 --generator.hidden_dim 64
@@ -97,7 +97,7 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan_equiv", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    verify = sub.add_parser("verify", help="run the claim checks E1–E12 on seeded tiny problems")
+    verify = sub.add_parser("verify", help="run the claim checks E1–E19 on seeded tiny problems")
     verify.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     verify.add_argument(
         "--states",

@@ -21,6 +21,7 @@ from gan_equiv.exact.claims import (
 )
 from gan_equiv.exact.claims_gan import GAN_CHECKS
 from gan_equiv.exact.claims_irl import IRL_CHECKS
+from gan_equiv.exact.family import FAMILY_CHECKS
 from gan_equiv.losses import ebgan_discriminator_loss
 from gan_equiv.models.energies import LinearEnergy, TabularEnergy
 from maxent_il.gibbs import GibbsModel
@@ -125,17 +126,17 @@ def test_run_all_checks_rejects_unknown_names() -> None:
 
 
 def test_registry_orders_claims_by_number_and_grows_by_one_argument() -> None:
-    """CHECKS is E1 … E12 in order, each keyed by its function name; a further family of checks
+    """CHECKS is E1 … E19 in order, each keyed by its function name; a further family of checks
     joins as one more argument, and names that are not check_eN or repeat a claim are refused."""
-    assert list(CHECKS) == [f"E{n}" for n in range(1, 13)]
+    assert list(CHECKS) == [f"E{n}" for n in range(1, 20)]
     assert all(check.__name__ == f"check_e{name[1:]}" for name, check in CHECKS.items())
-    assert set(CHECKS.values()) == {*IRL_CHECKS, *GAN_CHECKS}
+    assert set(CHECKS.values()) == {*IRL_CHECKS, *GAN_CHECKS, *FAMILY_CHECKS}
 
-    def check_e13(problem) -> CheckResult:
-        return CheckResult("E13", "a later claim", "-", 0.0, 0.0, 0.0, 0.0)
+    def check_e20(problem) -> CheckResult:
+        return CheckResult("E20", "a later claim", "-", 0.0, 0.0, 0.0, 0.0)
 
-    grown = claim_registry(check_e13, *GAN_CHECKS, *IRL_CHECKS)
-    assert list(grown) == [*CHECKS, "E13"]
+    grown = claim_registry(check_e20, *FAMILY_CHECKS, *GAN_CHECKS, *IRL_CHECKS)
+    assert list(grown) == [*CHECKS, "E20"]
     with pytest.raises(ValueError, match="registered twice"):
         claim_registry(check_e1, check_e1)
     with pytest.raises(ValueError, match="named check_eN"):
