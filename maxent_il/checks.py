@@ -14,8 +14,12 @@ from typing import Any
 
 import numpy as np
 
-#: How far Σ q may be from 1 for a probability vector over the whole space.
+#: How far Σ q may be from 1 for a probability vector.
 PROBABILITY_SUM_TOL = 1e-9
+#: Largest |c(S)| = |θ·f(S)| the exact routes accept. Beyond it differences and sums of costs could
+#: overflow float64 (max ≈ 1.8e308) inside the log-sum-exps; such costs mean e^{−c} underflows for
+#: every sequence but the cheapest anyway, so nothing is lost by refusing them.
+MAX_ABS_COST = 1e300
 
 
 def _suffix(hint: str) -> str:
@@ -88,17 +92,33 @@ def finite_vector(value: Any, name: str, *, dim: int, hint: str = "") -> np.ndar
     return arr
 
 
-def probability_vector(value: Any, name: str, *, size: int, hint: str = "") -> np.ndarray:
-    """``value`` as a probability vector over the whole space: float64 (size,), ≥ 0, Σ = 1."""
+def probability_vector(value: Any, name: str, *, size: int | None = None, hint: str = "") -> np.ndarray:
+    """``value`` as a probability vector: float64 (size,), finite, ≥ 0, |Σ − 1| ≤ PROBABILITY_SUM_TOL.
+
+    With ``size`` the vector must cover the whole space (all V^T sequences); without it any
+    non-empty 1-d vector is accepted. The error names the first bad entry or the sum.
+    """
     arr = np.asarray(value, dtype=np.float64)
-    if arr.shape != (size,):
+    if size is not None and arr.shape != (size,):
         raise ValueError(
             f"{name} must be a probability vector of shape ({size},) over all V^T sequences"
             f"{_suffix(hint)}, got {arr.shape}"
         )
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must hold finite non-negative probabilities{_suffix(hint)}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty 1-d probability vector{_suffix(hint)}, got shape {arr.shape}"
+        )
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} must hold finite non-negative probabilities{_suffix(hint)}, "
+            f"but {name}[{i}] = {float(arr[i])!r}"
+        )
     total = float(arr.sum())
     if abs(total - 1.0) > PROBABILITY_SUM_TOL:
-        raise ValueError(f"{name} sums to {total!r}, not 1{_suffix(hint)}")
+        raise ValueError(
+            f"{name} sums to {total!r}, not 1 (tolerance {PROBABILITY_SUM_TOL:g}){_suffix(hint)}; "
+            "pass probabilities (normalize by the sum), not weights, counts or log-probabilities"
+        )
     return arr

@@ -21,14 +21,23 @@ import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import rankdata
 
+from maxent_il.checks import probability_vector
+
 #: How far from 0 the log-sum-exp of a log-probability vector may be before it is refused
 #: (float32 generators summed over 10^6 sequences stay well within it).
 NORMALIZATION_TOL = 1e-4
 
 
 def entropy(p: Any) -> float:
-    """Shannon entropy H(p) = −Σ_S p(S) log p(S) in nats, with 0 log 0 = 0 (the H of eqs. 7, 18, 20)."""
-    p = np.asarray(p, dtype=np.float64)
+    """Shannon entropy H(p) = −Σ_S p(S) log p(S) in nats, with 0 log 0 = 0 (the H of eqs. 7, 18, 20).
+
+    ``p`` must be a probability vector: 1-d, finite, non-negative, summing to 1 within
+    ``PROBABILITY_SUM_TOL`` (1e-9); anything else (weights, counts, log-probabilities) is a
+    ``ValueError`` naming the entry or the sum. For a Gibbs distribution prefer
+    ``gibbs_stats(...).entropy`` or ``soft_bellman(...).entropy``, which stay accurate when P is
+    nearly deterministic (the probabilities themselves round to 0 and 1 there).
+    """
+    p = probability_vector(p, "p", hint="the distribution whose entropy is taken")
     nz = p > 0
     return float(-(p[nz] * np.log(p[nz])).sum())
 

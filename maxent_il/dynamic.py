@@ -17,6 +17,7 @@ the model term of the log-likelihood gradient (eq. 15).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -55,10 +56,31 @@ class SoftBellmanResult:
     item_marginals: np.ndarray
     values: Any
 
-    @property
+    @cached_property
     def entropy(self) -> float:
-        """H(P_θ) = log Z + θ·E_P f (nats)."""
-        return float(self.log_partition + self.theta @ self.expected_features)
+        """H(P_θ) = Σ_t E_P[H(π_t(·|h_t))] (nats; chain rule of eq. 8's factorization, E12).
+
+        Equal to log Z + θ·E_P f, but summed from each state's normalized conditional
+        log-probabilities (:func:`row_entropies`), so every term is non-negative and H keeps its
+        relative accuracy when P is nearly deterministic (large θ), where log Z and θ·E_P f cancel.
+        """
+        feats, theta = self.features, self.theta
+        V, T = feats.space.n_items, feats.space.horizon
+        if feats.state == "history":
+            offsets = feats.history_offsets()
+            total = 0.0
+            for depth in range(T):  # loop over T depths, vectorized over the V^depth prefixes
+                node_costs = theta[offsets[depth] : offsets[depth] + V ** (depth + 1)]
+                logits = (-node_costs + self.values[depth]).reshape(V**depth, V)
+                weight = self.expected_features[offsets[depth - 1] : offsets[depth]] if depth else np.ones(1)
+                total += float(weight @ row_entropies(logits))
+            return total
+        first = -theta[feats.first_step_index()] + self.values[0]
+        total = float(row_entropies(first[None, :])[0])
+        for t in range(2, T + 1):  # loop over T steps, vectorized over the V previous items
+            logits = -theta[feats.transition_index(t)] + self.values[t - 1][None, :]  # (V prev, V a)
+            total += float(self.item_marginals[t - 2] @ row_entropies(logits))
+        return total
 
     def values_along(self, sequences: Any) -> np.ndarray:
         """W_t(h_t) along each sequence for t = 1 … T+1: shape (N, T+1); column 0 is log Z."""
@@ -127,6 +149,24 @@ class SoftBellmanResult:
             u = rng.random(n) * cdf[:, -1]
             out[:, t] = np.minimum((u[:, None] >= cdf).sum(axis=1), cdf.shape[1] - 1)
         return out
+
+
+def row_entropies(logits: Any) -> np.ndarray:
+    """Entropy of softmax(logits) per row, shape (M, V) → (M,), in nats (the H of eqs. 7, 20).
+
+    With m the row maximum, z = logits − m ≤ 0 and R = Σ_{j ≠ argmax} e^{z_j}, the row's
+    log-probabilities are z − log1p(R), so H = −Σ π log π = Σ e^{z}(−z) / (1 + R) + log1p(R): a sum
+    of non-negative terms, accurate to rounding even for a nearly deterministic row.
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(x.shape[0])
+    top = x.argmax(axis=1)
+    z = x - x[rows, top][:, None]  # (M, V), ≤ 0
+    w = np.exp(z)
+    w_rest = w.copy()
+    w_rest[rows, top] = 0.0
+    rest = w_rest.sum(axis=1)  # (M,): the mass beside the maximum, relative to it
+    return -(w * z).sum(axis=1) / (1.0 + rest) + np.log1p(rest)
 
 
 def _check_decomposable(features: FeatureMap) -> StateActionFeatures:

@@ -26,7 +26,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from maxent_il.checks import choice, finite_vector, positive_int
+from maxent_il.checks import MAX_ABS_COST, choice, finite_vector, positive_int
 from maxent_il.space import SequenceSpace
 
 StateKind = Literal["history", "last", "time_last"]
@@ -104,6 +104,25 @@ class StateActionFeatures(FeatureMap):
     @property
     def is_decomposable(self) -> bool:
         return True
+
+    def check_theta(self, theta: Any) -> np.ndarray:
+        """θ as a finite float64 vector of length d whose costs stay in float64's safe range.
+
+        One feature fires per step, so |c(S)| ≤ T·max|θ|; when that bound exceeds
+        ``MAX_ABS_COST`` the log-sum-exps of eq. (8) could overflow, and θ is refused with the
+        entry and the feature that set the bound.
+        """
+        theta = super().check_theta(theta)
+        if theta.size and self.space.horizon * float(np.abs(theta).max()) > MAX_ABS_COST:
+            i = int(np.abs(theta).argmax())
+            raise ValueError(
+                f"theta[{i}] = {float(theta[i])!r} (feature {self.name(i)!r}) lets the cost "
+                f"c(S) = Σ_t θ[idx_t] "
+                f"reach T·|θ[{i}]| = {self.space.horizon * abs(float(theta[i])):.3e}, beyond the "
+                f"float64-safe limit {MAX_ABS_COST:.0e} of the exact routes; rescale θ (costs of a few "
+                "hundred already make P_θ deterministic in float64)"
+            )
+        return theta
 
     # --- index layout -------------------------------------------------------------------------
     def history_offsets(self) -> np.ndarray:
@@ -223,7 +242,11 @@ class CustomFeatures(FeatureMap):
         return out
 
     def costs(self, theta: np.ndarray, sequences: Any) -> np.ndarray:
-        return self.counts(sequences) @ self.check_theta(theta)
+        theta = self.check_theta(theta)
+        seqs = self.space.validate(sequences)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by check_costs
+            costs = self.counts(seqs) @ theta
+        return check_costs(costs, self, theta, seqs)
 
     def weighted_counts(self, sequences: Any, weights: np.ndarray) -> np.ndarray:
         return np.asarray(weights, dtype=np.float64) @ self.counts(sequences)
@@ -232,6 +255,27 @@ class CustomFeatures(FeatureMap):
         if not 0 <= index < self.dim:
             raise ValueError(f"feature index {index} is outside 0..{self.dim - 1}")
         return self.feature_names[index] if self.feature_names else f"f{index}"
+
+
+def check_costs(costs: Any, features: FeatureMap, theta: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+    """Costs c(S) = θ·f(S) (eq. 8) as float64 (N,), refused when one overflows float64's safe range.
+
+    A cost that is not finite or exceeds ``MAX_ABS_COST`` in size would turn log Z into ±inf or
+    NaN; the error names the sequence, its cost, the largest |θ_i| with its feature, and the fix.
+    """
+    c = np.asarray(costs, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(c) <= MAX_ABS_COST)  # also catches NaN and ±inf
+    if bad.any():
+        n = int(np.flatnonzero(bad)[0])
+        i = int(np.abs(theta).argmax()) if theta.size else 0
+        biggest = f"theta[{i}] = {float(theta[i])!r} (feature {features.name(i)!r})" if theta.size else "θ"
+        raise ValueError(
+            f"the cost c(S) = θ·f(S) of sequence {sequences[n].tolist()} is {float(c[n])!r}, beyond the "
+            f"float64-safe limit {MAX_ABS_COST:.0e} of the exact routes (largest entry: {biggest}); "
+            "rescale θ or the features so that |θ·f(S)| stays finite and moderate"
+        )
+    return c
 
 
 def state_action_features(space: SequenceSpace, *, state: StateKind = "history") -> StateActionFeatures:

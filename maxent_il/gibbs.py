@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from maxent_il.checks import non_negative_int, probability_vector
+from maxent_il.checks import MAX_ABS_COST, non_negative_int, probability_vector
 from maxent_il.divergences import entropy as entropy  # re-exported: maxent_il.entropy
 from maxent_il.divergences import kl_from_log_probs, log_probabilities
-from maxent_il.features import CustomFeatures, FeatureMap, StateActionFeatures
+from maxent_il.features import CustomFeatures, FeatureMap, StateActionFeatures, check_costs
 from maxent_il.space import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SEQUENCES
 
 #: The running sums of the streaming log-sum-exp are rescaled only when a chunk's largest −c(S)
@@ -39,7 +39,8 @@ class GibbsStats:
         log_partition: log Z = log Σ_S exp(−θ·f(S)).
         expected_features: E_P f, shape (d,).
         expected_cost: E_P c = θ·E_P f.
-        entropy: H(P) = log Z + E_P c (nats).
+        entropy: H(P) = −Σ_S P(S) log P(S) (nats), summed from the normalized log-probabilities
+            log P = −c − log Z (equal to log Z + E_P c, without that difference's cancellation).
     """
 
     log_partition: float
@@ -62,36 +63,77 @@ def gibbs_stats(
     m ≤ max −c seen so far (a streaming log-sum-exp): when a chunk's m_c exceeds m by more than
     ``RESCALE_SLACK`` the sums are rescaled to m_c, so no term overflows or underflows and the
     result is exact for costs of any magnitude.
+
+    log Z and H(P) come from scalars kept relative to the exact running maximum m* = −min c
+    (:class:`_TopSums`): R = Σ_{S ≠ argmin c} e^{−c−m*} and A = Σ_S e^{−c−m*} (c + m*) ≥ 0, so
+    log Z = m* + log1p(R) and H = −Σ P log P = A / (1 + R) + log1p(R) are sums of non-negative
+    terms, accurate to rounding even when P is nearly deterministic (large θ). Costs beyond
+    ``MAX_ABS_COST`` are refused with a ``ValueError`` naming θ, never turned into NaN or ±inf.
     """
     theta = features.check_theta(theta)
     kernel = _chunk_kernel(features, theta)
-    reference = -np.inf  # m: all running sums are relative to e^m
+    reference = -np.inf  # m: the moments are relative to e^m
     mass = 0.0  # Σ exp(−c − m)
     moments = np.zeros(features.dim)  # Σ exp(−c − m) f(S), shape (d,)
+    top = _TopSums()
     for _, seqs in features.space.iter_chunks(chunk_size=chunk_size, max_sequences=max_sequences):
-        chunk_max, chunk_mass, segments = kernel(seqs)
+        chunk_max, chunk_rest, chunk_spread, segments = kernel(seqs)
+        top.merge(chunk_max, chunk_rest, chunk_spread)
         if chunk_max > reference + RESCALE_SLACK:  # (always true for the first chunk)
             shrink = np.exp(reference - chunk_max)
             mass *= shrink
             moments *= shrink
             reference = chunk_max
         scale = np.exp(chunk_max - reference)  # in [0, e^RESCALE_SLACK]
-        mass += scale * chunk_mass
+        mass += scale * (1.0 + chunk_rest)
         for start, values in segments:
             moments[start : start + values.size] += scale * values
-    log_z = reference + np.log(mass)
     expected = moments / mass
     expected_cost = float(theta @ expected)
-    return GibbsStats(float(log_z), expected, expected_cost, float(log_z + expected_cost))
+    return GibbsStats(top.log_partition(), expected, expected_cost, top.entropy())
 
 
-#: A chunk's (m_c, Σ e^{−c−m_c}, moments) with the moments Σ e^{−c−m_c} f given as segments
+class _TopSums:
+    """Running (m*, R, A) of :func:`gibbs_stats`: m* = max −c, R = Σ_{S ≠ argmax} e^{−c−m*} and
+    A = Σ_S e^{−c−m*}(c + m*); every term is non-negative, so log Z and H keep full accuracy."""
+
+    def __init__(self) -> None:
+        self.top = -np.inf
+        self.rest = 0.0
+        self.spread = 0.0
+
+    def merge(self, chunk_max: float, chunk_rest: float, chunk_spread: float) -> None:
+        """Add a chunk given relative to its own maximum m_c (R_c and A_c as above)."""
+        if self.top == -np.inf:
+            self.top, self.rest, self.spread = chunk_max, chunk_rest, chunk_spread
+            return
+        gap = abs(chunk_max - self.top)  # ≥ 0 and finite (|c| ≤ MAX_ABS_COST)
+        shrink = float(np.exp(-gap))
+        if chunk_max > self.top:  # the old sums move to the new maximum; the old top joins R
+            self.spread = shrink * self.spread + (shrink * gap) * (1.0 + self.rest) + chunk_spread
+            self.rest = shrink * (1.0 + self.rest) + chunk_rest
+            self.top = chunk_max
+        else:  # the chunk's terms, moved to the current maximum
+            self.spread += shrink * chunk_spread + (shrink * gap) * (1.0 + chunk_rest)
+            self.rest += shrink * (1.0 + chunk_rest)
+
+    def log_partition(self) -> float:
+        """log Z = m* + log1p(R)."""
+        return float(self.top + np.log1p(self.rest))
+
+    def entropy(self) -> float:
+        """H = A / (1 + R) + log1p(R)."""
+        return float(self.spread / (1.0 + self.rest) + np.log1p(self.rest))
+
+
+#: A chunk's (m_c, R_c, A_c, moments): m_c = max −c, R_c = Σ_{S ≠ argmax} e^{−c−m_c},
+#: A_c = Σ e^{−c−m_c}(c + m_c), and the moments Σ e^{−c−m_c} f given as segments
 #: ``(start, values)`` of the d-vector (one segment for small d; one per step for large d).
-ChunkStats = tuple[float, float, list[tuple[int, np.ndarray]]]
+ChunkStats = tuple[float, float, float, list[tuple[int, np.ndarray]]]
 
 
 def _chunk_kernel(features: FeatureMap, theta: np.ndarray) -> Callable[[np.ndarray], ChunkStats]:
-    """The per-chunk kernel ``seqs ↦ (m_c, Σ e^{−c−m_c}, Σ e^{−c−m_c} f)``, m_c = max −c on the chunk.
+    """The per-chunk kernel ``seqs ↦ (m_c, R_c, A_c, Σ e^{−c−m_c} f)``, m_c = max −c on the chunk.
 
     Built-in state-action features evaluate the feature indices once per chunk (one feature
     fires per step, so c(S) = Σ_t θ[idx_t] and Σ w f is a ``np.bincount``); custom maps
@@ -115,9 +157,15 @@ def _uses_builtin_kernels(features: FeatureMap, cls: type) -> bool:
     )
 
 
-def _weights(neg_cost: np.ndarray) -> tuple[float, np.ndarray]:
-    chunk_max = float(neg_cost.max())
-    return chunk_max, np.exp(neg_cost - chunk_max)
+def _weights(neg_cost: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """(m_c, R_c, A_c, w) of a chunk's −c, shape (n,): w = e^{−c−m_c} (n,), with one entry exactly 1."""
+    k = int(neg_cost.argmax())
+    chunk_max = float(neg_cost[k])
+    shifted = neg_cost - chunk_max  # ≤ 0: −(c + m_c)
+    w = np.exp(shifted)
+    rest = float(w[:k].sum() + w[k + 1 :].sum())  # without the maximum's 1: accurate when tiny
+    spread = -float((w * shifted).sum())
+    return chunk_max, rest, spread, w
 
 
 def _state_action_chunk(features: StateActionFeatures, theta: np.ndarray, seqs: np.ndarray) -> ChunkStats:
@@ -128,7 +176,7 @@ def _state_action_chunk(features: StateActionFeatures, theta: np.ndarray, seqs: 
     neg_cost = -step_costs[:, 0]
     for col in range(1, n_steps):  # loop over T steps, vectorized over the chunk
         neg_cost -= step_costs[:, col]
-    chunk_max, w = _weights(neg_cost)
+    chunk_max, rest, spread, w = _weights(neg_cost)
     if features.dim <= DENSE_MOMENTS_FACTOR * idx.size:  # one bincount over all n·T indices
         moments = np.bincount(idx.ravel(), weights=np.repeat(w, n_steps), minlength=features.dim)
         segments = [(0, moments)]
@@ -138,18 +186,20 @@ def _state_action_chunk(features: StateActionFeatures, theta: np.ndarray, seqs: 
             column = idx[:, col]
             lo = int(column.min())
             segments.append((lo, np.bincount(column - lo, weights=w)))
-    return chunk_max, float(w.sum()), segments
+    return chunk_max, rest, spread, segments
 
 
 def _custom_chunk(features: CustomFeatures, theta: np.ndarray, seqs: np.ndarray) -> ChunkStats:
     counts = features.counts(seqs)  # (n, d), evaluated once
-    chunk_max, w = _weights(-(counts @ theta))
-    return chunk_max, float(w.sum()), [(0, w @ counts)]
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by check_costs
+        costs = counts @ theta
+    chunk_max, rest, spread, w = _weights(-check_costs(costs, features, theta, seqs))
+    return chunk_max, rest, spread, [(0, w @ counts)]
 
 
 def _generic_chunk(features: FeatureMap, theta: np.ndarray, seqs: np.ndarray) -> ChunkStats:
-    chunk_max, w = _weights(-np.asarray(features.costs(theta, seqs), dtype=np.float64))
-    return chunk_max, float(w.sum()), [(0, np.asarray(features.weighted_counts(seqs, w), dtype=np.float64))]
+    chunk_max, rest, spread, w = _weights(-check_costs(features.costs(theta, seqs), features, theta, seqs))
+    return chunk_max, rest, spread, [(0, np.asarray(features.weighted_counts(seqs, w), dtype=np.float64))]
 
 
 def log_partition(features: FeatureMap, theta: Any, **kwargs: Any) -> float:
@@ -170,9 +220,18 @@ def log_gibbs(costs: Any) -> tuple[np.ndarray, float]:
     """(log P over the given sequences, log Z) of eq. (8) from their costs c(S) = θ·f(S).
 
     log P(S) = −c(S) − log Z with log Z = log Σ_S exp(−c(S)) (a stable log-sum-exp); the costs must
-    cover the whole space for P to be normalized. Float64.
+    cover the whole space for P to be normalized. Float64. Costs that are NaN, ±inf or beyond
+    ``MAX_ABS_COST`` in size are a ``ValueError``.
     """
     neg_cost = -np.asarray(costs, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(neg_cost) <= MAX_ABS_COST)  # NaN, ±inf or beyond the safe range
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"costs[{i}] = {-float(neg_cost[i])!r} is beyond the float64-safe limit {MAX_ABS_COST:.0e} "
+            "of eq. (8)'s log-sum-exp; rescale θ (or the features) so every cost is finite and moderate"
+        )
     log_z = float(logsumexp(neg_cost))
     return neg_cost - log_z, log_z
 

@@ -67,7 +67,7 @@ def demo_moments(features: FeatureMap, demos: Any, weights: Any = None) -> np.nd
 def model_moments(
     features: FeatureMap, theta: Any, *, method: ExactMethod = "auto"
 ) -> tuple[float, np.ndarray]:
-    """(log Z, E_{P_θ} f) by dynamic programming (decomposable features) or enumeration."""
+    """(log Z, E_{P_θ} f) of eq. (8) by dynamic programming (decomposable features) or enumeration."""
     from maxent_il.gibbs import gibbs_stats
 
     choice(method, "method", EXACT_METHODS)
@@ -76,6 +76,20 @@ def model_moments(
         return res.log_partition, res.expected_features
     stats = gibbs_stats(features, theta)
     return stats.log_partition, stats.expected_features
+
+
+def model_summary(
+    features: FeatureMap, theta: Any, *, method: ExactMethod = "auto"
+) -> tuple[float, np.ndarray, float]:
+    """(log Z, E_{P_θ} f, H(P_θ)) of eq. (8); H from the normalized log-probabilities (exact at large θ)."""
+    from maxent_il.gibbs import gibbs_stats
+
+    choice(method, "method", EXACT_METHODS)
+    if method == "dp" or (method == "auto" and features.is_decomposable):
+        res = soft_bellman(features, theta)
+        return res.log_partition, res.expected_features, res.entropy
+    stats = gibbs_stats(features, theta)
+    return stats.log_partition, stats.expected_features, stats.entropy
 
 
 def log_likelihood_and_gradient(

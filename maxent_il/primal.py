@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 from maxent_il.checks import finite_vector
@@ -31,6 +32,13 @@ from maxent_il.features import FeatureMap
 
 #: Largest space the primal solve accepts.
 MAX_PRIMAL_SEQUENCES = 1024
+#: Largest space :func:`moment_support` (one sparse LP over V^T variables) accepts by default.
+MAX_SUPPORT_SEQUENCES = 2**13
+#: Largest V^T·d (entries of the dense feature table) :func:`moment_support` builds.
+MAX_SUPPORT_ENTRIES = 2**24
+#: HiGHS's primal feasibility tolerance in the support LP: targets farther than this outside the
+#: marginal polytope are found unattainable.
+LP_FEASIBILITY_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -74,15 +82,10 @@ def solve_primal(
             f"(V={space.n_items}, T={space.horizon}); use fit_maxent (the dual) for larger spaces"
         )
     target = finite_vector(target_moments, "target_moments", dim=features.dim)
+    support = moment_support(features, target, max_sequences=MAX_PRIMAL_SEQUENCES)
     F = features.counts(space.all_sequences())  # (V^T, d)
     M = np.hstack([np.ones((F.shape[0], 1)), F])  # constraint rows: normalization, then moments
     b_full = np.concatenate([[1.0], target])
-    support = _support(M, b_full)
-    if not support.any():
-        raise ValueError(
-            "target_moments are not the feature expectations of any distribution over the space "
-            "(the constraints of (7) are infeasible)"
-        )
     keep = _independent_columns(M[support])  # a basis of the constraints on the support
     A = M[support][:, keep].T  # (k, |support|)
     p_s, converged, iterations = _newton(A, b_full[keep], tol=tol, max_iter=max_iter)
@@ -101,20 +104,73 @@ def solve_primal(
     )
 
 
+def support_fits(features: FeatureMap, *, max_sequences: int = MAX_SUPPORT_SEQUENCES) -> bool:
+    """Whether :func:`moment_support` accepts this feature map (its dense (V^T, d) table and LP)."""
+    size = features.space.size
+    return size <= max_sequences and size * features.dim <= MAX_SUPPORT_ENTRIES
+
+
+def moment_support(
+    features: FeatureMap, target_moments: Any, *, max_sequences: int = MAX_SUPPORT_SEQUENCES
+) -> np.ndarray:
+    """Which sequences a distribution with E_p f = target can charge: boolean mask of shape (V^T,).
+
+    The feasible set of (6)/(7) is non-empty exactly when the target lies in the marginal polytope
+    conv{f(S)}; the mask is all True exactly when it lies in the polytope's relative interior
+    (then, and only then, the unregularized dual of eq. (15) has a finite optimum θ*). On the
+    boundary the mask is the face's support; the max-entropy p of (7) is positive exactly there.
+
+    Raises:
+        ValueError: when no distribution attains the target (it lies outside the polytope), or
+            when V^T exceeds ``max_sequences`` (one LP over V^T variables).
+    """
+    space = features.space
+    if not support_fits(features, max_sequences=max_sequences):
+        raise ValueError(
+            f"the moment-support LP handles V^T <= {max_sequences} sequences with V^T·d <= "
+            f"{MAX_SUPPORT_ENTRIES}, got V^T={space.size}, d={features.dim} "
+            f"(V={space.n_items}, T={space.horizon})"
+        )
+    target = finite_vector(target_moments, "target_moments", dim=features.dim)
+    F = features.counts(space.all_sequences())  # (V^T, d)
+    support = _support(np.hstack([np.ones((F.shape[0], 1)), F]), np.concatenate([[1.0], target]))
+    if not support.any():
+        raise ValueError(
+            "target_moments are not the feature expectations of any distribution over the space: they "
+            "lie outside the marginal polytope conv{f(S)} (the constraints (6)/(7) are infeasible). "
+            "Moments of demonstrations always lie inside; recompute the target as E_demo f "
+            "(maxent_il.demo_moments) or as the moments of a distribution over the space"
+        )
+    return support
+
+
 def _support(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Boolean mask of the sequences some feasible p (M^T p = b, p ≥ 0) gives positive mass.
 
     One LP in homogenized form: max Σ y  s.t.  M^T x = s·b,  0 ≤ y ≤ x,  y ≤ 1,  s ≥ 0. Scaling a
     relative-interior feasible point makes y_i = 1 on the whole support, and x_i = 0 (so y_i = 0)
-    off it; since the normalization row forces x = 0 when s = 0, the answer is 0/1.
+    off it; since the normalization row forces x = 0 when s = 0, the answer is 0/1, and all False
+    exactly when the constraints are infeasible. Sparse matrices, so n = V^T in the thousands is fine.
     """
     n, k = M.shape
     # variables z = (x (n), y (n), s (1))
     c = np.concatenate([np.zeros(n), -np.ones(n), [0.0]])
-    A_eq = np.hstack([M.T, np.zeros((k, n)), -b[:, None]])
-    A_ub = np.hstack([-np.eye(n), np.eye(n), np.zeros((n, 1))])  # y − x ≤ 0
+    A_eq = sparse.hstack(
+        [sparse.csr_matrix(M.T), sparse.csr_matrix((k, n)), sparse.csr_matrix(-b[:, None])], format="csr"
+    )
+    eye = sparse.identity(n, format="csr")
+    A_ub = sparse.hstack([-eye, eye, sparse.csr_matrix((n, 1))], format="csr")  # y − x ≤ 0
     bounds = [(0, None)] * n + [(0, 1)] * n + [(0, None)]
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=np.zeros(k), bounds=bounds, method="highs")
+    res = linprog(
+        c,
+        A_ub=A_ub,
+        b_ub=np.zeros(n),
+        A_eq=A_eq,
+        b_eq=np.zeros(k),
+        bounds=bounds,
+        method="highs",
+        options={"primal_feasibility_tolerance": LP_FEASIBILITY_TOL},
+    )
     if res.status != 0:  # the LP is always feasible and bounded; anything else is a solver failure
         raise RuntimeError(f"support LP failed: {res.message}")
     return res.x[n : 2 * n] > 0.5

@@ -17,15 +17,16 @@ from typing import Any, Literal
 import numpy as np
 from scipy.optimize import minimize
 
-from maxent_il.checks import choice, finite_vector, non_negative_float
+from maxent_il.checks import choice, finite_vector, non_negative_float, positive_float, positive_int
 from maxent_il.features import FeatureMap
 from maxent_il.likelihood import (
     Demonstrations,
     ExactMethod,
     demo_moments,
     log_likelihood_and_gradient,
-    model_moments,
+    model_summary,
 )
+from maxent_il.targets import TargetDiagnosis, diagnose_target
 
 Optimizer = Literal["auto", "lbfgs", "newton"]
 OPTIMIZERS: tuple[str, ...] = ("auto", "lbfgs", "newton")
@@ -34,7 +35,8 @@ MAX_NEWTON_ENTRIES = 2**24
 
 
 class UnboundedOptimumWarning(UserWarning):
-    """The unregularized optimum lies at infinity (features the demos never use)."""
+    """The unregularized optimum lies at infinity: the target is on the boundary of the marginal
+    polytope (features the demos never use, or a face found by the support LP)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,15 @@ class MaxEntFit:
         demo_moments: E_demo f, shape (d,).
         model_moments: E_{P_θ*} f, shape (d,).
         log_partition: log Z(θ*).
-        entropy: H(P_θ*) = log Z + θ*·E_P f.
+        entropy: H(P_θ*) = −Σ P log P (= log Z + θ*·E_P f), from the normalized log-probabilities.
         unused_features: indices of features that never occur in the demos but do occur in some
             sequence (more generally: sit at their smallest possible value), so the optimum has
             θ_i = +∞ when λ = 0.
         message: the optimizer's message.
+        boundary: where the target lies in the marginal polytope (:mod:`maxent_il.targets`):
+            ``"unused_features"``, ``"face"`` (found by the support LP on small spaces) or ``""``
+            (interior, or not known on spaces too large for the LP). With λ = 0 a non-empty value
+            means the optimum is at infinity and :class:`UnboundedOptimumWarning` was issued.
     """
 
     theta: np.ndarray
@@ -68,32 +74,12 @@ class MaxEntFit:
     entropy: float
     unused_features: tuple[int, ...]
     message: str
+    boundary: str = ""
 
     @property
     def moment_gap(self) -> float:
         """‖E_P f − E_demo f‖_∞: the violation of constraint (6)."""
         return float(np.abs(self.model_moments - self.demo_moments).max())
-
-
-def _unused_features(features: FeatureMap, target: np.ndarray, method: ExactMethod) -> tuple[int, ...]:
-    """Features the target puts at the smallest value any sequence gives them, though they vary.
-
-    For such a feature ∂LL/∂θ_i = E_P f_i − target_i − λθ_i > −λθ_i at every finite θ (P_θ has full
-    support), so with λ = 0 the optimum has θ_i = +∞. For state-action counts this means "never
-    occurs in the demos, yet occurs in some sequence"; a feature that occurs in no sequence at all
-    (e.g. a 'last' transition when T = 1) has zero gradient and is not reported. This is a
-    sufficient condition for an optimum at infinity, not a necessary one.
-    """
-    if features.is_decomposable:  # counts ≥ 0, and each pair can be avoided by some sequence
-        _, uniform = model_moments(features, np.zeros(features.dim), method=method)
-        return tuple(int(i) for i in np.flatnonzero((target <= 0.0) & (uniform > 0.0)))
-    lo = np.full(features.dim, np.inf)
-    hi = np.full(features.dim, -np.inf)
-    for _, seqs in features.space.iter_chunks():
-        F = features.counts(seqs)
-        lo, hi = np.minimum(lo, F.min(axis=0)), np.maximum(hi, F.max(axis=0))
-    at_min = target <= lo + 1e-12 * np.maximum(1.0, np.abs(lo))
-    return tuple(int(i) for i in np.flatnonzero(at_min & (lo < hi)))
 
 
 def fit_maxent(
@@ -131,24 +117,21 @@ def fit_maxent(
             vanishing probability.
     """
     l2 = non_negative_float(l2, "l2")
+    gtol = positive_float(gtol, "gtol", hint="the tolerance on ‖∇LL‖_∞; 0 can never be met")
+    max_iter = positive_int(max_iter, "max_iter", hint="the iteration cap")
     if (demos is None) == (target_moments is None):
         raise ValueError("give exactly one of demos or target_moments")
+    x0 = np.zeros(features.dim) if theta0 is None else features.check_theta(theta0).copy()
     if target_moments is not None:
         target = finite_vector(target_moments, "target_moments", dim=features.dim).copy()
     else:
         target = demo_moments(features, Demonstrations.from_any(features, demos, weights))
-    unused = _unused_features(features, target, method)
-    if unused and l2 == 0.0:
-        shown = ", ".join(features.name(i) for i in unused[:8])
-        more = f" and {len(unused) - 8} more" if len(unused) > 8 else ""
-        warnings.warn(
-            f"{len(unused)} feature(s) never occur in the demonstrations ({shown}{more}); without an "
-            "L2 term the optimum is at infinity for them (their θ grows until gtol is met). "
-            "Pass l2 > 0 for a finite solution.",
-            UnboundedOptimumWarning,
-            stacklevel=2,
-        )
-    x0 = np.zeros(features.dim) if theta0 is None else features.check_theta(theta0).copy()
+    diagnosis = diagnose_target(
+        features, target, from_demos=target_moments is None, method=method, use_lp=l2 == 0.0
+    )
+    unbounded = l2 == 0.0 and diagnosis.boundary != ""
+    if unbounded:
+        warnings.warn(diagnosis.warning(features), UnboundedOptimumWarning, stacklevel=2)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         ll, grad = log_likelihood_and_gradient(features, theta, target, l2=l2, method=method)
@@ -161,10 +144,10 @@ def fit_maxent(
             f"optimizer='newton' needs V^T·d <= {MAX_NEWTON_ENTRIES} "
             f"(got {features.space.size}·{features.dim}); use optimizer='lbfgs'"
         )
-    if optimizer == "newton" or (optimizer == "auto" and fits and (l2 > 0 or not unused)):
+    if optimizer == "newton" or (optimizer == "auto" and fits and not unbounded):
         theta, iterations, message = _newton(features, objective, x0, l2, gtol, max_iter)
         ll, grad = log_likelihood_and_gradient(features, theta, target, l2=l2, method=method)
-        return _result(features, theta, ll, grad, iterations, gtol, target, unused, message, method)
+        return _result(features, theta, ll, grad, iterations, gtol, target, diagnosis, message, method)
 
     res = minimize(
         objective,
@@ -183,7 +166,7 @@ def fit_maxent(
         iterations += steps
         message += f"; then {steps} gradient-only (Barzilai-Borwein) polishing steps"
         ll, grad = log_likelihood_and_gradient(features, theta, target, l2=l2, method=method)
-    return _result(features, theta, ll, grad, iterations, gtol, target, unused, message, method)
+    return _result(features, theta, ll, grad, iterations, gtol, target, diagnosis, message, method)
 
 
 def _result(
@@ -194,11 +177,11 @@ def _result(
     iterations: int,
     gtol: float,
     target: np.ndarray,
-    unused: tuple[int, ...],
+    diagnosis: TargetDiagnosis,
     message: str,
     method: ExactMethod,
 ) -> MaxEntFit:
-    log_z, expected = model_moments(features, theta, method=method)
+    log_z, expected, entropy = model_summary(features, theta, method=method)
     gnorm = float(np.abs(grad).max())
     return MaxEntFit(
         theta=theta,
@@ -209,9 +192,10 @@ def _result(
         demo_moments=target,
         model_moments=expected,
         log_partition=log_z,
-        entropy=float(log_z + theta @ expected),
-        unused_features=unused,
+        entropy=entropy,
+        unused_features=diagnosis.unused_features,
         message=message,
+        boundary=diagnosis.boundary,
     )
 
 

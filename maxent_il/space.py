@@ -68,13 +68,16 @@ class SequenceSpace:
 
         The message names V, T, V^T and the memory that materializing the space would take, and
         points to the dynamic-programming path, which handles decomposable features at any size.
+        Sizes are exact Python integers shown through log10, so any V^T (even far beyond the
+        float64 range) gets this error, never an OverflowError.
         """
+        max_sequences = positive_int(max_sequences, "max_sequences", hint="the enumeration limit")
         if self.size > max_sequences:
-            gib = self.bytes_to_materialize() / 2**30
             raise EnumerationTooLargeError(
                 f"exact enumeration refused: V={self.n_items}, T={self.horizon} gives "
-                f"V^T={self.size:.3e} sequences (limit max_sequences={max_sequences:.3e}); "
-                f"materializing them would take about {gib:.3g} GiB. For decomposable features "
+                f"V^T={format_count(self.size)} sequences (limit max_sequences="
+                f"{format_count(max_sequences)}); materializing them would take about "
+                f"{format_bytes(self.bytes_to_materialize())}. For decomposable features "
                 "('last', 'time_last', 'history') use the dynamic-programming path "
                 "(maxent_il.dynamic.soft_bellman), or pass a larger max_sequences."
             )
@@ -143,7 +146,9 @@ class SequenceSpace:
         seqs = self.validate(sequences)
         if self.size > np.iinfo(np.int64).max:
             raise EnumerationTooLargeError(
-                f"V^T={self.size:.3e} does not fit an int64 index (V={self.n_items}, T={self.horizon})"
+                f"V^T={format_count(self.size)} does not fit an int64 index (V={self.n_items}, "
+                f"T={self.horizon}); sequences of this space cannot be numbered, use the "
+                "dynamic-programming path (maxent_il.dynamic.soft_bellman)"
             )
         idx = np.zeros(seqs.shape[0], dtype=np.int64)
         for col in range(self.horizon):  # loop over T columns, vectorized over N
@@ -179,6 +184,33 @@ class SequenceSpace:
         values, a wrong length, or items outside 0 … V−1.
         """
         return validate_sequences(sequences, n_items=self.n_items, horizon=self.horizon, name=name)
+
+
+def format_count(n: int) -> str:
+    """An exact non-negative integer in scientific notation via log10 (never overflows a float).
+
+    Like ``f"{n:.3e}"`` but for any size, e.g. 8 → ``'8.000e+00'``, 10**400 → ``'1.000e+400'``.
+    """
+    if n == 0:
+        return "0.000e+00"
+    exponent = len(str(n)) - 1  # ⌊log10 n⌋, exact for Python ints of any size
+    if exponent >= 3:  # round n / 10^(exponent−3) half-to-even in integers, as float formatting does
+        digits, rest = divmod(n, 10 ** (exponent - 3))
+        twice_rest, unit = 2 * rest, 10 ** (exponent - 3)
+        if twice_rest > unit or (twice_rest == unit and digits % 2 == 1):
+            digits += 1
+    else:
+        digits = n * 10 ** (3 - exponent)
+    if digits == 10_000:
+        digits, exponent = 1000, exponent + 1
+    return f"{digits // 1000}.{digits % 1000:03d}e{exponent:+03d}"
+
+
+def format_bytes(nbytes: int) -> str:
+    """A byte count (exact integer of any size) in GiB, e.g. ``'1.5 GiB'`` or ``'3.2e+400 GiB'``."""
+    if nbytes < 2**30 * 10**6:
+        return f"{nbytes / 2**30:.3g} GiB"
+    return f"{format_count(nbytes // 2**30)} GiB"
 
 
 def prime_allocator(nbytes: int = PRIME_ALLOCATOR_BYTES) -> None:
