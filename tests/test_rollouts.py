@@ -251,6 +251,26 @@ def test_mc_rollouts_layout():
     torch.testing.assert_close(roll.log_probs, log_p, atol=1e-12, rtol=0)
 
 
+def test_float32_rollouts_draw_the_float64_completions():
+    """A float32 policy: the float32 sampler (default under the compact stream) draws the same
+    completions as the float64 one; log p_G agrees to the float32 rounding bound."""
+    torch.manual_seed(0)
+    policy = GRUPolicy(300, 6, embed_dim=8, hidden_dim=16)
+    seqs = policy.sample(5, generator=torch.Generator().manual_seed(1))
+    runs = {
+        prec: mc_rollouts(
+            policy, seqs, n_rollouts=7, generator=torch.Generator().manual_seed(2), precision=prec
+        )
+        for prec in ("auto", "float32", "float64")
+    }
+    assert torch.equal(runs["auto"].sequences, runs["float32"].sequences)
+    assert torch.equal(runs["float32"].sequences, runs["float64"].sequences)
+    torch.testing.assert_close(runs["float32"].log_probs, runs["float64"].log_probs, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        log_p = policy.log_prob(runs["float32"].sequences.reshape(-1, 6)).double().view(5, 5, 7)
+    torch.testing.assert_close(runs["float32"].log_probs, log_p, atol=1e-4, rtol=0)
+
+
 def test_inverse_cdf_draw_replicates_sample_categorical():
     for dtype in (torch.float32, F64):
         logits = torch.randn(500, 7, generator=torch.Generator().manual_seed(0), dtype=dtype) * 2
@@ -401,6 +421,7 @@ def test_bad_rollout_count(small, k):
         (dict(stream="fast"), "stream"),
         (dict(entropy_weight=float("nan")), "entropy_weight"),
         (dict(chunk_rows=0), "chunk_rows"),
+        (dict(precision="bf16"), "precision"),
     ],
 )
 def test_bad_options(small, kwargs, match):

@@ -11,6 +11,10 @@ given prefixes (the building block of Monte-Carlo rollouts) and the states after
 Because states are plain tensors whose first axis is the batch, rollouts can slice, stack and
 repeat them freely. Two generators: :class:`TabularPolicy` (one logit row per prefix; exactly
 enumerable, any p_G over V^T sequences) and :class:`GRUPolicy` (embedding + GRU/LSTM + softmax).
+
+Draws use the inverse CDF at given uniforms (:func:`draw_items`): in float64, or from a float32
+softmax with a float64 redraw near bin edges that returns the same items (``precision="float32"``,
+the fast path of the Monte-Carlo rollouts).
 """
 
 from __future__ import annotations
@@ -21,30 +25,135 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.checks import check_item_tensor
+from gan_equiv.checks import check_item_tensor, choice, non_negative_float, positive_int
 from maxent_il.space import SequenceSpace
 
+#: Items per block of the float32 sampler: the CDF is built from float32 block sums and a float64
+#: cumulative sum inside the chosen block only; the block length enters the rounding bound below.
+DRAW_BLOCK = 32
+#: Relative error of one float32 softmax entry, up to a factor common to its row, in units of
+#: 2^-24: d·2^-24 from rounding x_i − max (d ≤ 104, beyond which p_i < 1e-45 sits in the slack), at
+#: most 4 ulp of exp (library exp: 1–2 ulp on CPU and CUDA) and one rounding of the scaling.
+SOFTMAX_ERROR_UNITS = 104.0 + 8.0 + 2.0
+#: ρ: relative error of a float32 block-CDF term (softmax entry, then a float32 block sum).
+DRAW_RHO = (SOFTMAX_ERROR_UNITS + DRAW_BLOCK - 1) * 2.0**-24
+PRECISIONS: tuple[str, ...] = ("float64", "float32")
+Precision = Literal["float64", "float32"]
 
-def inverse_cdf_draw(logits: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
-    """Draw from softmax(logits) at given uniforms ``u`` (N, 1) in [0, 1): (items (N,), log p(item) (N,)).
 
-    Inverse CDF in float64: item = the first index whose cumulative probability exceeds u·total.
-    Zero-probability items are never drawn (u·total can round up to the total with probability
-    ~2^-53; the draw then falls back to the last item of positive mass).
-    """
+def _first_above(cdf: Tensor, u: Tensor) -> Tensor:
+    """First index j with cdf[j] > u·cdf[−1] (never a zero-mass item): (N, M) for cdf (N, V), u (N, M)."""
+    total = cdf[:, -1:]
+    target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, target, right=True)
+
+
+def _draw_float64(logits: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """Inverse CDF in float64: items and log p(item), both (N, M), for uniforms u (N, M)."""
     probs = torch.softmax(logits.double(), dim=-1)  # (N, V)
-    cdf = probs.cumsum(dim=-1)
-    drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1)
-    last_positive = (probs > 0).cumsum(dim=-1).argmax(dim=-1)
-    items = torch.minimum(drawn, last_positive)
-    return items, probs.gather(1, items[:, None]).squeeze(1).log()
+    items = _first_above(probs.cumsum(dim=-1), u)
+    return items, probs.gather(1, items).log()
 
 
-def sample_categorical(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One draw per row from softmax(logits): int64 (N,), by :func:`inverse_cdf_draw` on uniforms
-    from ``generator`` (one float64 uniform per row)."""
+def _draw_float32(logits: Tensor, u: Tensor, *, static_recheck: bool) -> tuple[Tensor, Tensor]:
+    """Float32 inverse CDF returning the float64 path's items: (items, log p) as (N, M).
+
+    p̂ = softmax(x) in float32 (x the logits as float32); the CDF is the float64 cumulative sum of
+    float32 block sums of DRAW_BLOCK items, then a float64 cumulative sum inside the chosen block.
+    Every term has relative error at most ρ = DRAW_RHO up to a common factor, so each normalized
+    edge F̂_j differs from the exact F_j by at most 2ρ·F_j(1 − F_j)/(1 − ρ). A draw whose target lies
+    farther than that (plus float64 slack) from both edges of its item is the float64 path's draw;
+    the others (about 0.7·ρ·V of the draws) are redrawn by the float64 path. ``static_recheck``
+    (CUDA) redraws a fixed number of rows chosen on the device, with no host synchronisation; a row
+    beyond that capacity keeps its float32 draw, whose law is within ρ of the exact one in total
+    variation.
+    """
+    N, V = logits.shape
+    p = torch.softmax(logits.float(), dim=-1)  # (N, V) float32
+    full = V // DRAW_BLOCK
+    sums = [p[:, : full * DRAW_BLOCK].view(N, full, DRAW_BLOCK).sum(dim=-1)] if full else []
+    if V > full * DRAW_BLOCK:
+        sums.append(p[:, full * DRAW_BLOCK :].sum(dim=-1, keepdim=True))
+    bcdf = torch.cat(sums, dim=1).double().cumsum(dim=-1)  # (N, nb) float64
+    total = bcdf[:, -1:]
+    target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))  # (N, M)
+    block = torch.searchsorted(bcdf, target, right=True).clamp_(max=bcdf.shape[1] - 1)  # (N, M)
+    base = torch.where(block > 0, bcdf.gather(1, (block - 1).clamp(min=0)), 0.0)  # (N, M)
+    idx = block[..., None] * DRAW_BLOCK + torch.arange(DRAW_BLOCK, device=p.device)  # (N, M, DB)
+    vals = p.gather(1, idx.clamp(max=V - 1).flatten(1)).view(idx.shape).double() * (idx < V)
+    ccdf = base[..., None] + vals.cumsum(dim=-1)  # (N, M, DB): float64 edges inside the block
+    j = torch.searchsorted(ccdf, target[..., None], right=True).squeeze(-1)  # (N, M)
+    j = torch.minimum(j, (V - 1 - block * DRAW_BLOCK).clamp(max=DRAW_BLOCK - 1))
+    upper = ccdf.gather(2, j[..., None]).squeeze(-1)
+    lower = torch.where(j > 0, ccdf.gather(2, (j - 1).clamp(min=0)[..., None]).squeeze(-1), base)
+    items = block * DRAW_BLOCK + j
+    slack = (4 * V + 8) * 2.0**-53
+
+    def reach(edge: Tensor) -> Tensor:  # how far the float64 path's edge may lie from this one
+        f = edge / total
+        return (2.02 * DRAW_RHO * f * (1 - f) + slack) * total
+
+    near = (target - lower <= reach(lower)) | (upper - target <= reach(upper)) | (target >= upper)
+    log_p = (upper - lower).log() - total.log()  # log p̂(item), within ~ρ of the exact value
+    rows = near.any(dim=1)  # (N,)
+    if static_recheck:
+        cap = min(N, N // 16 + 8)
+        pick = torch.argsort(rows.to(torch.int8), descending=True, stable=True)[:cap]
+        again, again_lp = _draw_float64(logits[pick], u[pick])
+        use = rows[pick][:, None]
+        items[pick] = torch.where(use, again, items[pick])
+        log_p[pick] = torch.where(use, again_lp, log_p[pick])
+    else:
+        pick = rows.nonzero().squeeze(1)
+        if pick.numel():
+            items[pick], log_p[pick] = _draw_float64(logits[pick], u[pick])
+    return items, log_p
+
+
+def draw_items(logits: Tensor, u: Tensor, *, precision: Precision = "float64") -> tuple[Tensor, Tensor]:
+    """M inverse-CDF draws per row of softmax(logits) at uniforms ``u`` (N, M) in [0, 1):
+    items int64 (N, M) and log p(item) float64 (N, M) — the sampling step of p_G(s_t | h_t).
+
+    ``precision="float64"``: item = the first index whose float64 cumulative probability exceeds
+    u·total (zero-probability items are never drawn). ``"float32"``: the same items from a float32
+    softmax, redrawn in float64 only where a draw lies within rounding distance of a bin edge (see
+    :func:`_draw_float32`; on CUDA with a fixed recheck capacity, no host synchronisation); log p is
+    then within about ρ = DRAW_RHO ≈ 8e-6 of the float64 value. No input checks (hot path).
+    """
+    if precision == "float64" or logits.dtype == torch.float64:
+        return _draw_float64(logits, u)
+    return _draw_float32(logits, u, static_recheck=logits.device.type != "cpu")
+
+
+def inverse_cdf_draw(logits: Tensor, u: Tensor, *, precision: Precision = "float64") -> tuple[Tensor, Tensor]:
+    """Draw from softmax(logits) (p_G(· | h_t)) at uniforms ``u`` (N, 1): (items (N,), log p(item) (N,)).
+
+    One draw per row of :func:`draw_items`; float64 inverse CDF by default.
+    """
+    items, log_p = draw_items(logits, u, precision=precision)
+    return items.squeeze(1), log_p.squeeze(1)
+
+
+def check_logits(logits: Tensor) -> Tensor:
+    """Refuse logits (N, V) that define no distribution: NaN, +inf, or a row that is all −inf."""
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        raise ValueError(f"logits must have shape (N, V) with V >= 1, got {tuple(logits.shape)}")
+    if torch.isnan(logits).any() or torch.isposinf(logits).any():
+        raise ValueError("logits contain NaN or +inf: softmax(logits) is not a distribution; check the model")
+    if torch.isneginf(logits).all(dim=1).any():
+        raise ValueError("a row of logits is all -inf: no item has positive probability")
+    return logits
+
+
+def sample_categorical(
+    logits: Tensor, generator: torch.Generator | None = None, *, precision: Precision = "float64"
+) -> Tensor:
+    """One draw per row from softmax(logits) (p_G(· | h_t)): int64 (N,), by :func:`inverse_cdf_draw`
+    on uniforms from ``generator`` (one float64 uniform per row). NaN, +inf and all −inf rows are
+    refused with a ValueError."""
+    check_logits(logits)
     u = torch.rand(logits.shape[0], 1, generator=generator, dtype=torch.float64, device=logits.device)
-    return inverse_cdf_draw(logits, u)[0]
+    return inverse_cdf_draw(logits, u, precision=precision)[0]
 
 
 class SequencePolicy(nn.Module):
@@ -58,6 +167,8 @@ class SequencePolicy(nn.Module):
 
     def __init__(self, n_items: int, horizon: int) -> None:
         super().__init__()
+        positive_int(n_items, "n_items", hint="V, the number of items")
+        positive_int(horizon, "horizon", hint="T, the sequence length")
         SequenceSpace(n_items, horizon)  # validates V, T
         self.n_items = int(n_items)
         self.horizon = int(horizon)
@@ -121,22 +232,31 @@ class SequencePolicy(nn.Module):
         return torch.log_softmax(self.logits(state), dim=-1)
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
-        """n independent sequences from p_G: int64 (n, T)."""
-        if n < 1:
-            raise ValueError(f"n must be a positive number of sequences, got {n}")
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, precision: Precision = "float64"
+    ) -> Tensor:
+        """n independent sequences from p_G(S) = Π_t p_G(s_t | h_t): int64 (n, T)."""
+        n = positive_int(n, "n", hint="the number of sequences to sample")
         empty = torch.zeros(n, self.horizon, dtype=torch.long, device=self.device)
-        return self.complete(empty, torch.zeros(n, dtype=torch.long, device=self.device), generator=generator)
+        zeros = torch.zeros(n, dtype=torch.long, device=self.device)
+        return self.complete(empty, zeros, generator=generator, precision=precision)
 
     @torch.no_grad()
     def complete(
-        self, sequences: Tensor, prefix_lengths: Tensor, *, generator: torch.Generator | None = None
+        self,
+        sequences: Tensor,
+        prefix_lengths: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        precision: Precision = "float64",
     ) -> Tensor:
         """Keep ``sequences[i, :L_i]`` and sample the rest from p_G(· | prefix): int64 (N, T).
 
         One pass of T steps over the whole batch, whatever the prefix lengths: row i is teacher-
         forced for t < L_i and sampled after. This is the rollout engine of eq. (14)'s Q.
+        ``precision`` selects the draw of :func:`draw_items` (both give the same items).
         """
+        precision = choice(precision, "precision", PRECISIONS)
         seqs = self.check_sequences(sequences)
         lengths = torch.as_tensor(prefix_lengths, device=seqs.device).long()
         if lengths.shape != (seqs.shape[0],) or (lengths < 0).any() or (lengths > self.horizon).any():
@@ -144,7 +264,7 @@ class SequencePolicy(nn.Module):
         out = seqs.clone()
         state = self.initial_state(seqs.shape[0])
         for t in range(self.horizon):  # T steps, vectorized over all rows
-            drawn = sample_categorical(self.logits(state), generator)
+            drawn = sample_categorical(self.logits(state), generator, precision=precision)
             out[:, t] = torch.where(t < lengths, seqs[:, t], drawn)
             state = self.advance(state, out[:, t])
         return out
@@ -172,6 +292,7 @@ class TabularPolicy(SequencePolicy):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(n_items, horizon)
+        init_scale = non_negative_float(init_scale, "init_scale", hint="std of the initial logits")
         SequenceSpace(n_items, max(horizon - 1, 1)).check_enumerable()  # the table has ~V^(T-1) rows
         offsets = [0]
         for d in range(horizon):
@@ -218,6 +339,8 @@ class GRUPolicy(SequencePolicy):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__(n_items, horizon)
+        embed_dim = positive_int(embed_dim, "embed_dim", hint="item embedding width")
+        hidden_dim = positive_int(hidden_dim, "hidden_dim", hint="recurrent state width")
         if cell not in ("gru", "lstm"):
             raise ValueError(f"unknown cell {cell!r}; choose 'gru' or 'lstm'")
         self.cell_type = cell

@@ -29,7 +29,6 @@ Direction: the generator *descends* ∇J (low energy, high entropy); every gradi
 ∇J itself, not its negative.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -41,17 +40,16 @@ from torch import Tensor
 
 from gan_equiv.checks import choice, finite_float, positive_int
 from gan_equiv.models.energies import SequenceEnergy
-from gan_equiv.models.policies import SequencePolicy, inverse_cdf_draw
+from gan_equiv.models.policies import PRECISIONS, SequencePolicy, draw_items
 
 Mode = Literal["full", "reward_to_go"]
 MODES: tuple[str, ...] = ("full", "reward_to_go")
 Stream = Literal["compact", "naive"]
+SamplerPrecision = Literal["auto", "float32", "float64"]
 STREAMS: tuple[str, ...] = ("compact", "naive")
 #: On CPU, sampling works on chunks of about this many logits (rows × V): large enough to amortize
-#: the per-call overhead, small enough for the float64 softmax and CDF of a chunk to stay in cache
-#: (best of 13…4096 rows at V = 5000 on 2 cores: 128–256 rows); see docs/benchmarks.md.
+#: the per-call overhead, small enough for a chunk's softmax to stay in cache; see docs/benchmarks.md.
 CPU_CHUNK_ELEMENTS = 2**20
-
 
 
 # --- validation (shared with the exact twins in gan_equiv.exact) ---------------------------------------
@@ -115,6 +113,15 @@ class _RowBatch:
     given_log_probs: Tensor  # (N, T) float64: log p_G(s_t | h_t) of the given sequences
 
 
+def _resolve_precision(policy: SequencePolicy, precision: str, stream: str) -> str:
+    """The draw precision; ``auto`` is float32 for a float32/16 policy under the compact stream."""
+    precision = choice(precision, "precision", ("auto", *PRECISIONS))
+    if precision != "auto":
+        return precision
+    low = next(policy.parameters()).dtype in (torch.float32, torch.float16, torch.bfloat16)
+    return "float32" if low and stream == "compact" else "float64"
+
+
 @torch.no_grad()
 def _rollout_rows(
     policy: SequencePolicy,
@@ -124,6 +131,7 @@ def _rollout_rows(
     stream: str,
     chunk_rows: int,
     shard: tuple[int, int] | None = None,
+    precision: str = "float64",
 ) -> _RowBatch:
     N, T, K = seqs.shape[0], policy.horizon, n_rollouts
     B, start = shard if shard is not None else (N, 0)  # global batch size, this shard's first row
@@ -142,31 +150,49 @@ def _rollout_rows(
         empty = torch.empty(0, T, dtype=torch.long, device=dev)
         return _RowBatch(empty, torch.empty(0, dtype=torch.float64, device=dev), given)
 
-    lengths = torch.arange(1, T, device=dev).repeat_interleave(N * K)  # (R,) L, ascending
+    P = (T - 1) * N  # prefixes p = (L−1)·N + n, L = 1 … T−1; rollout row r = p·K + k
+    prefix = states[:, 1:T].transpose(0, 1).reshape(P, *states.shape[2:])  # (P, *S), no K copies
+    lengths_p = torch.arange(1, T, device=dev).repeat_interleave(N)  # (P,) L
     rows_n = torch.arange(N, device=dev).repeat_interleave(K).repeat(T - 1)  # (R,) n
-    out = seqs[rows_n]  # (R, T): prefix teacher-forced, the rest overwritten below
-    state = states[rows_n, lengths]  # (R, *S): state after the prefix (a copy)
-    log_probs = torch.cumsum(given, dim=1)[rows_n, lengths - 1]  # (R,) log p_G(s_1 … s_L)
-    rows_k = torch.arange(K, device=dev).repeat(N * (T - 1))  # (R,) k
+    lengths = lengths_p.repeat_interleave(K)  # (R,) L, ascending
+    rows_k = torch.arange(K, device=dev).repeat(P)  # (R,) k
     # This shard's rows in the global call's layout ((L−1)·B + start + n)·K + k (= arange unsharded).
     global_rows = None if shard is None else ((lengths - 1) * B + start + rows_n) * K + rows_k
     if stream == "naive":
         # The uniforms naive_mc_q_values consumes, in its order: L, k, position p, row n.
         table = torch.rand((T - 1) * K * T * N, 1, generator=generator, dtype=torch.float64, device=dev)
         base = ((lengths - 1) * K + rows_k) * T * N + rows_n  # (R,) + p·N selects position p
-    arange = torch.arange(R, device=dev)
-    for j in range(T - 1):  # rollout step j draws position L + j for every row with L ≤ T−1−j
-        active = N * K * (T - 1 - j)  # a leading slice, thanks to the sort
-        after = N * K * (T - 2 - j)  # rows still generating at step j+1
-        pos = lengths[:active] + j  # (active,)
+
+    def uniforms(j: int, active: int) -> Tensor:  # (active, 1): the draws of rollout step j
         if stream == "naive":
-            u = table[base[:active] + pos * N]  # (active, 1)
-        else:  # one uniform per active row of the *global* batch, this shard's picked out
-            u = torch.rand(B * K * (T - 1 - j), 1, generator=generator, dtype=torch.float64, device=dev)
-            if global_rows is not None:
-                u = u[global_rows[:active]]
+            return table[base[:active] + (lengths[:active] + j) * N]
+        u = torch.rand(B * K * (T - 1 - j), 1, generator=generator, dtype=torch.float64, device=dev)
+        return u if global_rows is None else u[global_rows[:active]]
+
+    # Step 0 (position L + 1): the K continuations of a prefix share its state and one softmax.
+    u0 = uniforms(0, R).view(P, K)
+    first = torch.empty(P, K, dtype=torch.long, device=dev)
+    log_probs = torch.cumsum(given, dim=1).T[:-1].reshape(P, 1).repeat(1, K)  # (P, K) log p_G(s_1…s_L)
+    # Chunked by the default size only, so that chunk_rows cannot change a row's logits (BLAS
+    # kernels for one row and for many can differ in the last bit).
+    for sl in _slices(P, max(1, _chunk_rows(policy, None) // K)):
+        drawn, logp = draw_items(policy.logits(prefix[sl]), u0[sl], precision=precision)
+        first[sl] = drawn
+        log_probs[sl] += logp
+    log_probs = log_probs.view(R)
+    out = seqs[rows_n]  # (R, T): prefix teacher-forced, the rest written below
+    out[torch.arange(R, device=dev), lengths] = first.view(R)
+    after = N * K * (T - 2)  # rows that generate again (L ≤ T−2): a leading slice
+    if after:
+        state = policy.advance(prefix[: after // K].repeat_interleave(K, dim=0), first.view(R)[:after])
+    arange = torch.arange(R, device=dev)
+    for j in range(1, T - 1):  # step j draws position L + j for every row with L ≤ T−1−j
+        active, after = after, N * K * (T - 2 - j)  # leading slices, thanks to the sort
+        pos = lengths[:active] + j  # (active,)
+        u = uniforms(j, active)
         for sl in _slices(active, chunk_rows):
-            drawn, logp = inverse_cdf_draw(policy.logits(state[sl]), u[sl])
+            drawn, logp = draw_items(policy.logits(state[sl]), u[sl], precision=precision)
+            drawn, logp = drawn.squeeze(1), logp.squeeze(1)
             out[arange[sl], pos[sl]] = drawn
             log_probs[sl] += logp
             keep = slice(sl.start, min(sl.stop, after))  # rows of this chunk that generate again
@@ -214,11 +240,14 @@ def mc_rollouts(
     generator: torch.Generator | None = None,
     stream: Stream = "compact",
     chunk_rows: int | None = None,
+    precision: SamplerPrecision = "auto",
 ) -> Rollouts:
-    """The rollouts behind :func:`mc_q_values` (eq. 14's inner expectation), in (n, t, k) layout."""
+    """The rollouts behind :func:`mc_q_values` (eq. 14's inner expectation), in (n, t, k) layout;
+    ``precision`` as there."""
     seqs, _, _, stream = _check_mc_args(policy, None, sequences, n_rollouts, 1.0, "full", stream)
     N, T, K = seqs.shape[0], policy.horizon, n_rollouts
-    rows = _rollout_rows(policy, seqs, K, generator, stream, _chunk_rows(policy, chunk_rows))
+    prec = _resolve_precision(policy, precision, stream)
+    rows = _rollout_rows(policy, seqs, K, generator, stream, _chunk_rows(policy, chunk_rows), None, prec)
     return Rollouts(
         rows.completions.view(T - 1, N, K, T).permute(1, 0, 2, 3),
         rows.log_probs.view(T - 1, N, K).permute(1, 0, 2),
@@ -237,6 +266,7 @@ def mc_q_values(
     stream: Stream = "compact",
     chunk_rows: int | None = None,
     shard: tuple[int, int] | None = None,
+    precision: SamplerPrecision = "auto",
 ) -> Tensor:
     """Monte-Carlo Q(s_1 … s_t) of eq. (14) with K rollouts per prefix, vectorized: float64 (N, T).
 
@@ -246,11 +276,19 @@ def mc_q_values(
     :func:`gan_equiv.exact.q_values.exact_reward_to_go`).
 
     One batched pass: the states after every prefix come from one ``prefix_states`` call; the
-    N·(T−1)·K rows are sorted by remaining length so that at rollout step j the rows still
-    generating are a leading slice, and logits are computed for those rows only (teacher-forced
-    positions need none). log p_G of each completion accumulates from the sampling softmax, and D
-    runs once on all completions. On CPU the active slice is processed in chunks of ``chunk_rows``
-    rows (default ≈ CPU_CHUNK_ELEMENTS / V) to keep the float64 CDFs in cache.
+    first rollout step computes one softmax per prefix and draws its K items from it (the K
+    continuations share the prefix state); after that the N·(T−1)·K rows are sorted by remaining
+    length so that at rollout step j the rows still generating are a leading slice, and logits are
+    computed for those rows only (teacher-forced positions need none). log p_G of each completion
+    accumulates from the sampling softmax, and D runs once on all completions. On CPU the active
+    slice is processed in chunks of ``chunk_rows`` rows (default ≈ CPU_CHUNK_ELEMENTS / V) so that
+    a chunk's softmax stays in cache; on CUDA the whole slice is one chunk and nothing in the loop
+    waits for the host.
+
+    ``precision`` selects the draw (:func:`gan_equiv.models.policies.draw_items`): ``"float32"``
+    (float32 softmax, float64 recheck near bin edges: the float64 path's items, log p_G within
+    ~1e-5), ``"float64"``, or ``"auto"`` (float32 for a float32/16 policy under the compact stream,
+    float64 otherwise, so ``stream="naive"`` reproduces :func:`naive_mc_q_values` exactly).
 
     ``stream="compact"`` draws one uniform per sampled item; ``"naive"`` draws the uniforms that
     :func:`naive_mc_q_values` would (including those it discards at teacher-forced steps), so that on
@@ -270,7 +308,8 @@ def mc_q_values(
     N, T, K = seqs.shape[0], policy.horizon, n_rollouts
     if shard is not None:
         shard = _check_shard(shard, N, stream)
-    rows = _rollout_rows(policy, seqs, K, generator, stream, _chunk_rows(policy, chunk_rows), shard)
+    prec = _resolve_precision(policy, precision, stream)
+    rows = _rollout_rows(policy, seqs, K, generator, stream, _chunk_rows(policy, chunk_rows), shard, prec)
     with torch.no_grad():
         d = energy(torch.cat([rows.completions, seqs])).double()  # (R + N,)
     returns = d[: rows.log_probs.shape[0]] + w * rows.log_probs  # (R,) D + w·log p_G per rollout
