@@ -33,7 +33,16 @@ from gan_equiv.recsys.preprocessing import preprocess, summarize
 from gan_equiv.recsys.protocol import run_protocols
 from gan_equiv.recsys.readers import InteractionFormatError
 from gan_equiv.recsys.report import EvaluationReport
-from gan_equiv.recsys.settings import DEFAULTS, OPTIONS, EvaluationConfig, Option, option_group, updated
+from gan_equiv.recsys.settings import (
+    DEFAULTS,
+    OPTIONS,
+    PRESETS,
+    EvaluationConfig,
+    Option,
+    option_group,
+    preset,
+    updated,
+)
 from gan_equiv.train.config import apply_overrides
 
 
@@ -115,6 +124,14 @@ def add_evaluate_arguments(
     parser: argparse.ArgumentParser, defaults: EvaluationConfig = DEFAULTS, *, data_required: bool = True
 ) -> argparse.ArgumentParser:
     """Add the ``evaluate`` options to ``parser`` with the defaults of ``defaults`` (a preset)."""
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="5core",
+        help="starting point of every option below: 5core (this project's defaults: 5-core, seen items "
+        "masked, windows) or recbole (RecBole's sequential defaults; docs/recommendation.md); "
+        "options given explicitly override it [default: '5core']",
+    )
     add_options(parser, OPTIONS, defaults, required=("--data",) if data_required else ())
     return add_options(parser, COMMAND_OPTIONS, CommandOptions())
 
@@ -148,13 +165,22 @@ def _overrides(pairs: Sequence[str]) -> dict[str, dict[str, str]]:
 
 
 def config_from_args(args: argparse.Namespace, defaults: EvaluationConfig = DEFAULTS) -> EvaluationConfig:
-    """The :class:`EvaluationConfig` the parsed options describe (``--set`` keys applied last)."""
+    """The :class:`EvaluationConfig` the parsed options describe (``--set`` keys applied last).
+
+    With ``--preset recbole`` the preset replaces ``defaults``; an option whose value differs
+    from its parser default (the value of ``defaults``) overrides the preset.
+    """
+    name = getattr(args, "preset", "5core")
+    base = defaults if name == "5core" else preset(name)
     changes: dict[str, Any] = {}
     for option in OPTIONS:
         value = getattr(args, dest(option))
+        value = tuple(value) if isinstance(value, list) else value
+        if base is not defaults and value == _field(defaults, option.keys[0])[1]:
+            continue  # left at the parser default: the preset decides
         for key in option.keys:
-            changes[key] = tuple(value) if isinstance(value, list) else value
-    config = updated(defaults, changes)
+            changes[key] = value
+    config = updated(base, changes)
     extra = _overrides(getattr(args, "set", ()))
     return replace(
         config,

@@ -27,29 +27,39 @@ from gan_equiv.recsys.histories import Histories
 from gan_equiv.recsys.logs import UserSequences
 from gan_equiv.recsys.metrics import multi_step_metrics, next_item_metrics
 from gan_equiv.recsys.preprocessing import TailSplit, Windows, split_tail, summarize, training_windows
+from gan_equiv.recsys.recommend import save_recommender
 from gan_equiv.recsys.recommenders import (
     EBSeqGANRecommender,
     GRURecommender,
     MarkovRecommender,
     PopularityRecommender,
     Recommender,
+    SASRecRecommender,
     TrainData,
 )
 from gan_equiv.recsys.report import EvaluationReport, json_safe, max_rss_mib
+from gan_equiv.recsys.sequential import prefix_examples
 from gan_equiv.recsys.settings import MODELS, EvaluationConfig
+
+#: The MLE model each EB-SeqGAN variant starts from.
+GAN_INIT = {"ebseqgan": "mle", "ebseqgan_sasrec": "sasrec"}
 
 
 def build_model(name: str, config: EvaluationConfig, *, mle: GRURecommender | None = None) -> Recommender:
-    """A fresh model by name (``ebseqgan`` needs the fitted ``mle`` model it starts from)."""
+    """A fresh model by name (``ebseqgan`` / ``ebseqgan_sasrec`` need the fitted ``mle`` / ``sasrec``
+    model they start from, passed as ``mle``)."""
     if name == "pop":
         return PopularityRecommender()
     if name == "markov":
         return MarkovRecommender(alpha=config.protocol.markov_alpha)
     if name == "mle":
         return GRURecommender(config.mle, patience=config.protocol.patience)
-    if name == "ebseqgan":
+    if name == "sasrec":
+        p = config.protocol
+        return SASRecRecommender(config.mle, patience=p.patience, settings=p.sasrec)
+    if name in GAN_INIT:
         if mle is None:
-            raise ValueError("ebseqgan starts from the fitted mle model; pass mle=")
+            raise ValueError(f"{name} starts from the fitted {GAN_INIT[name]} model; pass mle=")
         return EBSeqGANRecommender(mle, config.gan)
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
 
@@ -72,6 +82,8 @@ def train_data(
         source=seqs.source,
         out_dir=str(Path(p.out_dir) / protocol),
         exclude_seen=exclude_seen,
+        prefixes=prefix_examples(split.train, context=p.horizon - 1) if p.examples == "prefixes" else None,
+        select_metric=p.select_metric,
     )
     return data, windows
 
@@ -132,7 +144,8 @@ def run_protocols(
     summary = summarize(seqs)
     exclude = p.resolve_exclude_seen(summary.repeat_share)
     data_info: dict[str, Any] = {"summary": asdict(summary), "source": seqs.source, "exclude_seen": exclude}
-    fit_order = [m for m in MODELS if m in p.models or (m == "mle" and "ebseqgan" in p.models)]
+    needed = {GAN_INIT[m] for m in p.models if m in GAN_INIT}
+    fit_order = [m for m in MODELS if m in p.models or m in needed]
     for protocol in p.protocols:
         n_test = 1 if protocol == "next" else max(p.steps)
         split = split_tail(seqs, n_valid=1, n_test=n_test)
@@ -156,9 +169,14 @@ def run_protocols(
         for name in fit_order:
             torch.manual_seed(p.seed)
             t0 = time.perf_counter()
-            model = build_model(name, config, mle=fitted.get("mle"))  # type: ignore[arg-type]
+            init = fitted.get(GAN_INIT.get(name, ""))
+            model = build_model(name, config, mle=init)  # type: ignore[arg-type]
             model.fit(data)
             fit_s = time.perf_counter() - t0
+            policy = getattr(model, "policy", None)
+            if policy is not None:
+                path = save_recommender(Path(data.out_dir) / name / "model.pt", policy, seqs.items.tokens)
+                timings[f"{protocol}/{name}/model"] = str(path)
             fitted[name] = model
             timings[f"{protocol}/{name}"] = {"fit_s": fit_s, **model.timings, "max_rss_mib": max_rss_mib()}
             if name not in p.models:

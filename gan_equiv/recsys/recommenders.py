@@ -7,9 +7,12 @@ Every model maps user histories to a score for each of the V items (higher = mor
   off to popularity: P(j | i) = (C[i, j] + α·pop(j)) / (C[i, ·] + α), pop for an empty history;
 - :class:`GRURecommender` — behaviour cloning: ``GRUPolicy`` trained by the MLE phase of
   :class:`~gan_equiv.train.trainer.Trainer` (teacher-forced full-softmax cross-entropy on length-T
-  windows, GRU4Rec-style), with the epoch chosen by validation NDCG@10;
+  windows, GRU4Rec-style, or one example per target position under the ``recbole`` preset), with
+  the epoch chosen by the validation metric (NDCG@10; MRR@10 under ``recbole``);
+- :class:`SASRecRecommender` — the same with the self-attentive generator (SASRec);
 - :class:`EBSeqGANRecommender` — EB-SeqGAN (Algorithm 1) started from a copy of that MLE GRU: energy
-  pretraining with loss (3), then adversarial rounds (policy gradient of eq. 14, rollouts).
+  pretraining with loss (3), then adversarial rounds (policy gradient of eq. 14, rollouts); from
+  the MLE SASRec it is ``ebseqgan_sasrec``.
 
 The two GRU models are configured by a :class:`~gan_equiv.train.config.TrainConfig` each
 (:data:`gan_equiv.recsys.settings.MLE_DEFAULTS`, :data:`~gan_equiv.recsys.settings.GAN_DEFAULTS`);
@@ -33,10 +36,12 @@ from torch import Tensor
 
 from gan_equiv.checks import non_negative_int, positive_float
 from gan_equiv.models.policies import SequencePolicy
+from gan_equiv.models.sasrec import SASRecPolicy
 from gan_equiv.recsys.histories import Histories
 from gan_equiv.recsys.logs import Ragged
 from gan_equiv.recsys.metrics import next_item_metrics
-from gan_equiv.recsys.settings import DEFAULTS, GAN_DEFAULTS, MLE_DEFAULTS
+from gan_equiv.recsys.sequential import PrefixExamples, masked_mle_epoch
+from gan_equiv.recsys.settings import DEFAULTS, GAN_DEFAULTS, MLE_DEFAULTS, SASRecSettings
 from gan_equiv.train.config import TrainConfig
 from gan_equiv.train.trainer import Trainer
 
@@ -56,6 +61,8 @@ class TrainData:
     source: str = "interactions"
     out_dir: str = DEFAULTS.protocol.out_dir
     exclude_seen: bool = True
+    prefixes: PrefixExamples | None = None
+    select_metric: str = DEFAULTS.protocol.select_metric
 
 
 class Recommender:
@@ -177,19 +184,23 @@ def config_for_split(config: TrainConfig, data: TrainData, *, name: str) -> Trai
     )
 
 
-def _validation_ndcg(model: Recommender, data: TrainData) -> float:
+def _validation_score(model: Recommender, data: TrainData) -> float:
+    """The model-selection metric ``data.select_metric`` (e.g. MRR@10) on the validation items."""
+    k = int(data.select_metric.partition("@")[2])
     m = next_item_metrics(
-        model, data.valid_history, data.valid_target, ks=(10,), exclude_seen=data.exclude_seen
+        model, data.valid_history, data.valid_target, ks=(k,), exclude_seen=data.exclude_seen
     )
-    return m["NDCG@10"]
+    return m[data.select_metric]
 
 
 class GRURecommender(Recommender):
-    """Behaviour cloning: GRUPolicy fitted by maximum likelihood on the training windows.
+    """Behaviour cloning: a generator (GRUPolicy by default) fitted by maximum likelihood.
 
-    Runs the Trainer's MLE phase one epoch at a time (at most ``config.pretrain_g_epochs``),
-    records validation NDCG@10 after each epoch, stops after ``patience`` epochs without
-    improvement (0 = run all), and keeps the best epoch's weights.
+    With ``data.prefixes`` (the ``recbole`` preset) each epoch is :func:`masked_mle_epoch` over
+    one example per target position; otherwise it is the Trainer's MLE phase on the length-T
+    windows. At most ``config.pretrain_g_epochs`` epochs; the validation ``data.select_metric``
+    is recorded after each, training stops after ``patience`` epochs without improvement
+    (0 = run all), and the best epoch's weights are kept.
     """
 
     name = "mle"
@@ -202,39 +213,58 @@ class GRURecommender(Recommender):
         self.patience = non_negative_int(patience, "patience", hint="0 runs every epoch")
         self.policy: SequencePolicy | None = None
 
+    def build_policy(self, config: TrainConfig) -> SequencePolicy | None:
+        """A pre-built generator for ``config`` (None: the Trainer builds it from config.generator)."""
+        return None
+
     def fit(self, data: TrainData) -> GRURecommender:
-        """MLE epochs on ``data.windows``; keeps the epoch with the best validation NDCG@10."""
+        """MLE epochs; keeps the epoch with the best validation ``data.select_metric``."""
         self.n_items = data.n_items
-        if data.windows.shape[0] == 0:
+        if data.prefixes is None and data.windows.shape[0] == 0:
             raise ValueError(
                 f"no training window of length T={data.horizon}: every training prefix is shorter; "
                 "lower the horizon"
             )
         config = config_for_split(self.config, data, name=self.name)
-        trainer = Trainer(config, torch.as_tensor(data.windows))
-        self.policy = trainer.policy
+        windows = data.windows if data.windows.shape[0] else np.zeros((1, data.horizon), np.int64)
+        trainer = Trainer(config, torch.as_tensor(windows), policy=self.build_policy(config))
+        self.policy = policy = trainer.policy
+        shuffle = torch.Generator().manual_seed(config.seed + 2)
+        key = f"valid_{data.select_metric}"
         best, best_state, stale, epoch_times = -1.0, None, 0, []
         for epoch in range(1, config.pretrain_g_epochs + 1):
             start = time.perf_counter()
-            rows = trainer.run("mle", 1)
+            if data.prefixes is not None:
+                nll = masked_mle_epoch(
+                    policy,
+                    data.prefixes,
+                    trainer.g_opt,
+                    batch_size=config.batch_size,
+                    generator=shuffle,
+                    grad_clip=config.g_optim.grad_clip,
+                )
+            else:
+                rows = trainer.run("mle", 1)
+                nll = float(rows[-1]["mle_nll_per_token"]) if rows else float("nan")
             epoch_times.append(time.perf_counter() - start)
-            ndcg = _validation_ndcg(self, data)
-            nll = rows[-1]["mle_nll_per_token"] if rows else float("nan")
-            self.log.append(
-                {"epoch": epoch, "train_nll": nll, "valid_NDCG@10": ndcg, "epoch_s": epoch_times[-1]}
-            )
-            if ndcg > best:
-                best, best_state, stale = ndcg, copy.deepcopy(trainer.policy.state_dict()), 0
+            score = _validation_score(self, data)
+            self.log.append({"epoch": epoch, "train_nll": nll, key: score, "epoch_s": epoch_times[-1]})
+            if score > best:
+                best, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
             else:
                 stale += 1
                 if self.patience and stale >= self.patience:
                     break
         if best_state is not None:
-            trainer.policy.load_state_dict(best_state)
+            policy.load_state_dict(best_state)
+        policy.eval()
+        n_ex = data.prefixes.n_examples if data.prefixes is not None else int(data.windows.shape[0])
+        mean_epoch = float(np.mean(epoch_times)) if epoch_times else 0.0
         self.timings = {
-            "epoch_s": float(np.mean(epoch_times)) if epoch_times else 0.0,
+            "epoch_s": mean_epoch,
             "epochs": len(epoch_times),
-            "best_valid_NDCG@10": best,
+            "examples_per_s": n_ex / mean_epoch if mean_epoch else 0.0,
+            f"best_{key}": best,
         }
         return self
 
@@ -245,12 +275,34 @@ class GRURecommender(Recommender):
         return policy_scores(self.policy, histories)
 
 
+class SASRecRecommender(GRURecommender):
+    """Behaviour cloning with the self-attentive generator :class:`~gan_equiv.models.sasrec.SASRecPolicy`
+    (same training and selection as :class:`GRURecommender`)."""
+
+    name = "sasrec"
+
+    def __init__(
+        self,
+        config: TrainConfig = MLE_DEFAULTS,
+        *,
+        patience: int = DEFAULTS.protocol.patience,
+        settings: SASRecSettings = DEFAULTS.protocol.sasrec,
+    ) -> None:
+        super().__init__(config, patience=patience)
+        self.settings = settings
+
+    def build_policy(self, config: TrainConfig) -> SequencePolicy:
+        """SASRecPolicy(V, T) with ``settings`` (seeded by the Trainer's config seed)."""
+        torch.manual_seed(config.seed)
+        return SASRecPolicy(config.n_items, config.horizon, **self.settings.kwargs())
+
+
 class EBSeqGANRecommender(GRURecommender):
     """EB-SeqGAN started from a fitted :class:`GRURecommender` (a copy of its policy).
 
     ``config.pretrain_d_steps`` energy updates with loss (3), then ``config.adversarial_rounds``
     rounds (``g_steps`` policy-gradient steps of eq. 14 with K = ``n_rollouts`` rollouts,
-    ``d_steps`` energy steps with margin m); the validation NDCG@10 is recorded every
+    ``d_steps`` energy steps with margin m); the validation metric is recorded every
     ``config.eval_every`` rounds (0 = at the end); the final model is kept. The generator table
     is that of the initial GRU (this run continues that policy).
     """
@@ -260,8 +312,9 @@ class EBSeqGANRecommender(GRURecommender):
     def __init__(self, init: GRURecommender, config: TrainConfig = GAN_DEFAULTS) -> None:
         super().__init__(replace(config, generator=init.config.generator), patience=init.patience)
         if init.policy is None:
-            raise ValueError("the initial GRU must be fitted first; call init.fit(data)")
+            raise ValueError("the initial generator must be fitted first; call init.fit(data)")
         self.init = init
+        self.name = "ebseqgan" if init.name == "mle" else f"ebseqgan_{init.name}"
 
     def fit(self, data: TrainData) -> EBSeqGANRecommender:
         """Energy pretraining, then adversarial rounds, from a copy of the initial GRU."""
@@ -272,7 +325,8 @@ class EBSeqGANRecommender(GRURecommender):
         start = time.perf_counter()
         trainer.run("d_pretrain")
         d_time = time.perf_counter() - start
-        self.log.append({"round": 0, "valid_NDCG@10": _validation_ndcg(self, data)})
+        key = f"valid_{data.select_metric}"
+        self.log.append({"round": 0, key: _validation_score(self, data)})
         done, round_time = 0, 0.0
         total = config.adversarial_rounds
         while done < total:
@@ -282,7 +336,7 @@ class EBSeqGANRecommender(GRURecommender):
             round_time += time.perf_counter() - start
             done += n
             last = rows[-1] if rows else {}
-            entry = {"round": done, "valid_NDCG@10": _validation_ndcg(self, data)}
+            entry = {"round": done, key: _validation_score(self, data)}
             entry.update(
                 {k: float(last[k]) for k in ("d_loss", "energy_real", "energy_fake", "q_mean") if k in last}
             )

@@ -30,11 +30,36 @@ from gan_equiv.checks import choice, finite_float, non_negative_int, positive_fl
 from gan_equiv.recsys.readers import LogSource
 from gan_equiv.train.config import EnergyConfig, GeneratorConfig, OptimConfig, TrainConfig
 
-ModelName = Literal["pop", "markov", "mle", "ebseqgan"]
+ModelName = Literal["pop", "markov", "mle", "sasrec", "ebseqgan", "ebseqgan_sasrec"]
 ProtocolName = Literal["next", "multistep"]
 MODELS: tuple[str, ...] = typing.get_args(ModelName)
 PROTOCOLS: tuple[str, ...] = typing.get_args(ProtocolName)
 ExcludeSeen = Literal["auto", "yes", "no"]
+Examples = Literal["windows", "prefixes"]
+SelectMetric = Literal["HR@10", "NDCG@10", "MRR@10"]
+PresetName = Literal["5core", "recbole"]
+PRESETS: tuple[str, ...] = typing.get_args(PresetName)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SASRecSettings:
+    """The SASRec generator (:class:`~gan_equiv.models.sasrec.SASRecPolicy`); RecBole's defaults."""
+
+    embed_dim: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    inner_dim: int = 256
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "n_layers", "n_heads", "inner_dim"):
+            positive_int(getattr(self, name), name)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"sasrec dropout={self.dropout} must lie in [0, 1); use e.g. 0.5")
+
+    def kwargs(self) -> dict[str, Any]:
+        """Constructor keywords of SASRecPolicy."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,13 +67,18 @@ class ProtocolConfig:
     """The protocol's own settings (everything that is not a TrainConfig field).
 
     Attributes:
-        models: any of ``pop``, ``markov``, ``mle``, ``ebseqgan``.
+        models: any of ``pop``, ``markov``, ``mle`` (GRU), ``sasrec``, ``ebseqgan`` (from the GRU),
+            ``ebseqgan_sasrec`` (from SASRec); default the first three and ``ebseqgan``.
         protocols: ``next`` (leave-one-out next-item ranking) and/or ``multistep`` (hold out the
             last max(steps) items; validation = the item before them).
         min_rating: keep ratings ≥ this before filtering (None: keep all).
         k_core: minimum interactions per user and per item (repeated until stable).
-        horizon: window length T (the GRUs read the last T−1 items).
+        horizon: window length T (the generators read the last T−1 items: the context).
         stride: start a training window every ``stride`` items.
+        examples: MLE training data: ``windows`` (length-T windows, no padding) or ``prefixes``
+            (one example per target position with its last ≤ T−1 items, RecBole's augmentation).
+        select_metric: validation metric of early stopping (also recorded per EB-SeqGAN round).
+        sasrec: the SASRec generator's sizes.
         ks: cut-offs of HR/NDCG/MRR@k; ``steps``: multi-step list lengths n; ``hit_k``: k of the
             per-position hit@k.
         exclude_seen: mask history items in rankings; ``auto`` = yes iff no (user, item) pair repeats.
@@ -59,12 +89,15 @@ class ProtocolConfig:
         out_dir: trainer logs and checkpoints.
     """
 
-    models: tuple[ModelName, ...] = MODELS  # type: ignore[assignment]
+    models: tuple[ModelName, ...] = ("pop", "markov", "mle", "ebseqgan")
     protocols: tuple[ProtocolName, ...] = PROTOCOLS  # type: ignore[assignment]
     min_rating: float | None = None
     k_core: int = 5
     horizon: int = 10
     stride: int = 1
+    examples: Examples = "windows"
+    select_metric: SelectMetric = "NDCG@10"
+    sasrec: SASRecSettings = field(default_factory=SASRecSettings)
     ks: tuple[int, ...] = (10, 20)
     steps: tuple[int, ...] = (5, 10)
     hit_k: int = 10
@@ -97,6 +130,8 @@ class ProtocolConfig:
             non_negative_int(getattr(self, name), name)
         positive_float(self.markov_alpha, "markov_alpha")
         choice(self.exclude_seen, "exclude_seen", typing.get_args(ExcludeSeen))
+        choice(self.examples, "examples", typing.get_args(Examples))
+        choice(self.select_metric, "select_metric", typing.get_args(SelectMetric))
         if self.min_rating is not None:
             finite_float(self.min_rating, "min_rating", hint="or None to keep every rating")
 
@@ -195,6 +230,40 @@ def movielens_reduced() -> EvaluationConfig:
     return updated(DEFAULTS, {"protocol.stride": 2, "protocol.patience": 2, "mle.pretrain_g_epochs": 8})
 
 
+def recbole_preset() -> EvaluationConfig:
+    """RecBole's sequential-recommendation defaults (docs/recommendation.md lists each choice).
+
+    No k-core and no rating filter, no masking of seen items, context of 50 items (T = 51), one
+    example per target position, leave-one-out next-item ranking only, early stopping on
+    validation MRR@10 with patience 10 (at most 300 epochs), Adam lr 1e-3, batch 2048 rows,
+    GRU4Rec's sizes (embedding 64, hidden 128) and SASRec's (64, 2 blocks, 2 heads, 256, 0.5).
+    """
+    generator = replace(DEFAULTS.mle.generator, embed_dim=64, hidden_dim=128)
+    return updated(
+        DEFAULTS,
+        {
+            "protocol.k_core": 0,
+            "protocol.exclude_seen": "no",
+            "protocol.horizon": 51,
+            "protocol.examples": "prefixes",
+            "protocol.protocols": ("next",),
+            "protocol.select_metric": "MRR@10",
+            "protocol.patience": 10,
+            "protocol.ks": (10, 20),
+            "mle.pretrain_g_epochs": 300,
+            "mle.batch_size": 2048,
+            "mle.g_optim.lr": 1e-3,
+            "mle.generator": generator,
+            "gan.generator": generator,
+        },
+    )
+
+
+def preset(name: str) -> EvaluationConfig:
+    """The named preset: ``5core`` (this project's defaults: 5-core, masking, windows) or ``recbole``."""
+    return recbole_preset() if choice(name, "preset", PRESETS) == "recbole" else DEFAULTS
+
+
 def smoke_preset() -> EvaluationConfig:
     """Tiny sizes for smoke runs on a synthetic log: T 5, GRU 16/16, 3 epochs, 3 rounds of K = 2."""
     generator = replace(DEFAULTS.mle.generator, embed_dim=16, hidden_dim=16)
@@ -258,6 +327,8 @@ OPTIONS: tuple[Option, ...] = (
             ("--protocols", "protocol.protocols", "next-item and/or multi-step"),
             ("--horizon", "protocol.horizon", "window length T"),
             ("--stride", "protocol.stride", "window stride"),
+            ("--examples", "protocol.examples", "MLE data: windows, or one example per target (prefixes)"),
+            ("--select-metric", "protocol.select_metric", "validation metric of early stopping"),
             ("--ks", "protocol.ks", "cut-offs of HR/NDCG/MRR"),
             ("--steps", "protocol.steps", "multi-step list lengths n"),
             ("--hit-k", "protocol.hit_k", "k of the per-position hit@k"),
@@ -272,11 +343,21 @@ OPTIONS: tuple[Option, ...] = (
         "MLE GRU (TrainConfig mle)",
         [
             ("--epochs", "mle.pretrain_g_epochs", "at most this many MLE epochs"),
-            ("--patience", "protocol.patience", "epochs without a better validation NDCG@10 (0 = all)"),
+            ("--patience", "protocol.patience", "epochs without a better validation metric (0 = all)"),
             ("--embed-dim", ("mle.generator.embed_dim", "gan.generator.embed_dim"), "GRU embedding size"),
             ("--hidden-dim", ("mle.generator.hidden_dim", "gan.generator.hidden_dim"), "GRU state size"),
             ("--lr", "mle.g_optim.lr", "Adam learning rate of the MLE GRU"),
-            ("--batch-size", "mle.batch_size", "MLE batch size (windows)"),
+            ("--batch-size", "mle.batch_size", "MLE batch size (rows)"),
+        ],
+    )
+    + option_group(
+        "SASRec",
+        [
+            ("--sasrec-dim", "protocol.sasrec.embed_dim", "SASRec width"),
+            ("--sasrec-layers", "protocol.sasrec.n_layers", "SASRec Transformer blocks"),
+            ("--sasrec-heads", "protocol.sasrec.n_heads", "SASRec attention heads"),
+            ("--sasrec-inner", "protocol.sasrec.inner_dim", "SASRec feed-forward width"),
+            ("--sasrec-dropout", "protocol.sasrec.dropout", "SASRec dropout"),
         ],
     )
     + option_group(
