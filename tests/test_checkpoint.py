@@ -1,4 +1,5 @@
-"""Checkpoints: weights_only round trip, RNG states, bit-exact resume, atomic writes, clear errors."""
+"""Checkpoints: weights_only round trip, RNG states, bit-exact resume, atomic writes, clear errors,
+configuration review on resume and the optimizer settings a resumed run takes."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.train import checkpoint as ckpt_mod
 from gan_equiv.train.checkpoint import (
     FORMAT_NAME,
+    FORMAT_VERSION,
     CheckpointError,
     checkpoint_path,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    write_checkpoint_payload,
 )
-from gan_equiv.train.checkpoint_restore import check_compatible, restore
+from gan_equiv.train.checkpoint_restore import EXPERIMENT_KEYS, check_compatible, restore, review_config
 from gan_equiv.train.config import apply_overrides, config_to_dict, tiny_exact_preset
-from gan_equiv.train.rng_state import capture_rng_states, restore_rng_states
+from gan_equiv.train.rng_state import capture_rng_states, restore_rng_states, seed_global_rngs
 
 V, T = 5, 4
 
@@ -206,16 +209,19 @@ def test_wrong_format_or_version(tmp_path: Path) -> None:
     path = save_run(tmp_path / "c.pt", models, opts, 1, gen, rng)
     payload = torch.load(path, weights_only=True)
     payload["format_version"] = 99
-    torch.save(payload, tmp_path / "v99.pt")
-    with pytest.raises(CheckpointError, match=r"format version 99.*reads version 1"):
+    write_checkpoint_payload(tmp_path / "v99.pt", payload)
+    with pytest.raises(CheckpointError, match=rf"format version 99.*reads version {FORMAT_VERSION}"):
         load_checkpoint(tmp_path / "v99.pt")
-    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    write_checkpoint_payload(tmp_path / "other.pt", {"state_dict": {}})
     with pytest.raises(CheckpointError, match="not a gan_equiv checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
     del payload["models"]
-    torch.save(payload | {"format_version": 1}, tmp_path / "nomodels.pt")
+    write_checkpoint_payload(tmp_path / "nomodels.pt", payload | {"format_version": FORMAT_VERSION})
     with pytest.raises(CheckpointError, match="'models' is missing"):
         load_checkpoint(tmp_path / "nomodels.pt")
+    torch.save(torch.load(path, weights_only=True), tmp_path / "unsealed.pt")  # same payload, no seal
+    with pytest.raises(CheckpointError, match=r"unsealed\.pt is a zip archive without the SHA-256 seal"):
+        load_checkpoint(tmp_path / "unsealed.pt")
 
 
 def test_mismatched_models_are_refused_before_anything_changes(tmp_path: Path) -> None:
@@ -242,52 +248,113 @@ def test_mismatched_models_are_refused_before_anything_changes(tmp_path: Path) -
         restore(ck, same, wrong_opt)
 
 
-def test_config_compatibility(tmp_path: Path) -> None:
+def test_config_review_refuses_experiment_keys_and_applies_the_rest(tmp_path: Path) -> None:
     saved = config_to_dict(tiny_exact_preset())
-    check_compatible(saved, apply_overrides(tiny_exact_preset(), ["--margin", "3", "--seed", "4"]))
-    changed = apply_overrides(tiny_exact_preset(), ["--n_items", "6", "--generator.hidden_dim", "8"])
+    run_only = ["--margin", "3", "--adversarial_rounds", "7", "--g_optim.lr", "0.5", "--log_format", "csv"]
+    review = check_compatible(saved, apply_overrides(tiny_exact_preset(), run_only))
+    assert review.refused == ()
+    assert {k for k, _, _ in review.applied} == {"margin", "adversarial_rounds", "g_optim.lr", "log_format"}
+    assert ("g_optim.lr", saved["g_optim"]["lr"], 0.5) in review.applied
+
+    changed = apply_overrides(
+        tiny_exact_preset(), ["--n_items", "6", "--generator.hidden_dim", "8", "--seed", "4", "--margin", "3"]
+    )
     with pytest.raises(CheckpointError) as info:
         check_compatible(saved, changed)
     msg = str(info.value)
     assert "n_items: 4 in the checkpoint vs 6 now" in msg and "generator.hidden_dim: 32" in msg
+    assert "seed: " in msg and "margin" not in msg and "allow_config_change=True" in msg
+    allowed = check_compatible(saved, changed, allow_config_change=True)
+    assert [k for k, _, _ in allowed.refused] == ["generator.hidden_dim", "n_items", "seed"]
+    assert [k for k, _, _ in allowed.applied] == ["margin"]
     with pytest.raises(CheckpointError, match="margin"):
         check_compatible(saved, apply_overrides(tiny_exact_preset(), ["--margin", "3"]), keys=("margin",))
+    # every difference lands in exactly one of the two lists
+    review = review_config(saved, changed)
+    assert len(review.refused) + len(review.applied) == 4
+    assert {"data", "data_path", "seed", "n_train", "n_test", "objective"} <= set(EXPERIMENT_KEYS)
 
     gen, rng = seeded()
     models, opts = make_models()
     ck = load_checkpoint(save_run(tmp_path / "c.pt", models, opts, 1, gen, rng))
-    with pytest.raises(CheckpointError, match="different configuration"):
+    with pytest.raises(CheckpointError, match="different experiment"):
         restore(ck, models, opts, current_config=changed)
 
 
-class _Evil:
-    """Unpickling this would run ``_mark`` — weights_only loading must refuse it."""
+def _one_adam_step(lr: float, betas: tuple[float, float], ck, settings: str) -> tuple[dict, torch.Tensor]:
+    """Restore ``ck`` into fresh models whose optimizer was built with ``lr``/``betas``, take one
+    step on a fixed loss; return the optimizer's group (with its step counts) and the change."""
+    models, _ = make_models(seed=42)
+    opt = torch.optim.Adam(models["generator"].parameters(), lr=lr, betas=betas)
+    restore(
+        ck,
+        {"generator": models["generator"]},
+        {"generator": opt},
+        restore_rng=False,
+        optimizer_settings=settings,
+    )
+    before = torch.cat([p.detach().flatten().clone() for p in models["generator"].parameters()])
+    seqs = torch.tensor([[0, 1, 2, 3], [4, 3, 2, 1]])
+    opt.zero_grad()
+    (-models["generator"].log_prob(seqs).mean()).backward()
+    opt.step()
+    after = torch.cat([p.detach().flatten() for p in models["generator"].parameters()])
+    steps = {int(state["step"]) for state in opt.state.values()}
+    return opt.param_groups[0] | {"steps": steps}, after - before
 
-    ran: list[str] = []  # noqa: RUF012
 
-    def __reduce__(self):
-        return (_mark, ("pwned",))
+def test_resume_applies_the_new_learning_rate_and_betas(tmp_path: Path) -> None:
+    gen, rng = seeded()
+    models, opts = make_models()  # generator Adam lr = 1e-2, betas (0.9, 0.999)
+    for _ in range(3):
+        train_step(models, opts, gen, rng)
+    ck = load_checkpoint(save_run(tmp_path / "c.pt", models, opts, 3, gen, rng))
+
+    group_a, step_a = _one_adam_step(1e-3, (0.9, 0.999), ck, "current")
+    group_b, step_b = _one_adam_step(4e-3, (0.9, 0.999), ck, "current")
+    assert group_a["lr"] == 1e-3 and group_b["lr"] == 4e-3
+    # same restored moments and gradient: Adam's step is proportional to the learning rate
+    # (float32 parameters: the differences carry rounding of ~1e-7 of |θ| ~ 1)
+    torch.testing.assert_close(step_b, 4.0 * step_a, rtol=1e-4, atol=5e-7)
+    group_c, _ = _one_adam_step(1e-3, (0.5, 0.9), ck, "current")
+    assert tuple(group_c["betas"]) == (0.5, 0.9)
+    group_d, step_d = _one_adam_step(1e-3, (0.5, 0.9), ck, "saved")  # the stored settings win
+    assert group_d["lr"] == 1e-2 and tuple(group_d["betas"]) == (0.9, 0.999)
+    torch.testing.assert_close(step_d, 10.0 * step_a, rtol=1e-4, atol=5e-7)
+    assert step_a.abs().max() > 1e-4  # the steps are far above the rounding tolerance
+    assert group_a["steps"] == {4}  # Adam's step counts and moments came from the checkpoint ...
+    _, again = _one_adam_step(1e-3, (0.9, 0.999), ck, "current")
+    assert torch.equal(again, step_a)  # ... as copies: stepping did not alter the loaded checkpoint
+    with pytest.raises(ValueError, match="optimizer_settings must be 'current' or 'saved', got 'new'"):
+        restore(ck, models, opts, optimizer_settings="new")
 
 
-def _mark(value: str) -> str:
-    _Evil.ran.append(value)
-    return value
+def test_seed_global_rngs_seeds_python_random_and_torch(tmp_path: Path) -> None:
+    def draws():
+        return [random.random() for _ in range(3)], torch.rand(3).tolist()
 
-
-def test_pickled_objects_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "evil.pt"
-    torch.save({"format": FORMAT_NAME, "format_version": 1, "extra": _Evil()}, path)
-    calls = []
-    real_load = torch.load
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("weights_only"))
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(torch, "load", spy)
-    with pytest.raises(CheckpointError, match=r"pickled Python objects.*weights_only"):
-        load_checkpoint(path)
-    assert calls == [True] and _Evil.ran == []
+    seed_global_rngs(5)
+    first = draws()
+    seed_global_rngs(5)
+    assert draws() == first
+    seed_global_rngs(6)
+    assert draws()[0] != first[0]
+    random.seed(5)
+    torch.manual_seed(5)
+    assert draws() == first  # the same streams as seeding each generator by hand
+    # stored and restored with the checkpoint: a resumed process continues python's stream
+    seed_global_rngs(5)
+    models, opts = make_models()
+    save_checkpoint(
+        tmp_path / "c.pt", models=models, optimizers=opts, step=0, config={}, rng_states=capture_rng_states()
+    )
+    expected = draws()
+    seed_global_rngs(123)
+    restore_rng_states(load_checkpoint(tmp_path / "c.pt").rng_states)
+    assert draws() == expected
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            seed_global_rngs(bad)
 
 
 def test_save_refuses_non_plain_values(tmp_path: Path) -> None:

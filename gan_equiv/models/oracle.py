@@ -5,15 +5,19 @@
   the :class:`~gan_equiv.models.policies.SequencePolicy` interface, so it samples, scores and rolls out
   like any generator. :func:`oracle_dataset` draws the training set in batches.
 - :func:`load_seqgan_oracle_params` reads SeqGAN's published ``target_params_py3.pkl`` (a pickled
-  list of 15 numpy arrays) with a restricted unpickler that admits numpy arrays and nothing else;
-  :meth:`LSTMOracle.from_seqgan_params` maps them onto the oracle exactly.
+  list of 15 numpy arrays) with a restricted unpickler that admits numpy arrays only and checks
+  every shape and dtype against SeqGAN's parameter list before building one (so it allocates no
+  more than the file holds); :meth:`LSTMOracle.from_seqgan_params` maps them onto the oracle.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
+import math
 import os
 import pickle
+import re
 from typing import Any
 
 import numpy as np
@@ -131,10 +135,8 @@ class LSTMOracle(SequencePolicy):
         start_token: int = 0,
         dtype: torch.dtype = torch.float32,
     ) -> LSTMOracle:
-        """An oracle holding SeqGAN's 15 arrays (V, E, H read from their shapes), frozen.
-
-        Raises ``ValueError`` naming the array for a wrong count, shape, dtype or non-finite entry.
-        """
+        """An oracle holding SeqGAN's 15 arrays (V, E, H read from their shapes), frozen. Raises
+        ``ValueError`` naming the array for a wrong count, shape, dtype or non-finite entry."""
         if not isinstance(params, (list, tuple)) or len(params) != len(SEQGAN_PARAM_NAMES):
             got = len(params) if isinstance(params, (list, tuple)) else type(params).__name__
             raise ValueError(
@@ -152,8 +154,7 @@ class LSTMOracle(SequencePolicy):
         emb, wi = arrays[0], arrays[1]
         if emb.ndim != 2 or wi.ndim != 2:
             raise ValueError(
-                f"SeqGAN parameters 0 (g_embeddings) and 1 (Wi) must be matrices, "
-                f"got shapes {emb.shape} and {wi.shape}"
+                f"SeqGAN parameters 0 (g_embeddings), 1 (Wi) must be matrices: {emb.shape}, {wi.shape}"
             )
         (V, E), H = emb.shape, wi.shape[1]
         shapes = _seqgan_shapes(V, E, H)
@@ -219,8 +220,8 @@ def oracle_dataset(
 
 # --- restricted loading of SeqGAN's published parameters ------------------------------------
 
-_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's multiarray._reconstruct
-_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # numpy's numeric._frombuffer (protocol 5)
+#: Largest parameter file :func:`load_seqgan_oracle_params` reads by default (SeqGAN's is ~1.4 MB).
+DEFAULT_MAX_ORACLE_BYTES = 1 << 30
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
@@ -230,24 +231,102 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     return codecs.encode(text, "latin1")
 
 
-#: The only globals :class:`NumpyArrayUnpickler` resolves: what pickled numpy arrays reference.
+class _DTypeSpec:
+    """A pickled ``numpy.dtype`` recorded, never built: code and state (order, sub-array, fields)."""
+
+    def __init__(self, code: Any = None, align: Any = False, copy: Any = True) -> None:
+        self.code = code.decode("latin1") if isinstance(code, bytes) else code
+        self.state: tuple[Any, ...] = ()
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = tuple(state) if isinstance(state, tuple) else (state,)
+
+    def __repr__(self) -> str:
+        return f"dtype({self.code!r})"
+
+    def resolve(self) -> tuple[np.dtype | None, str]:
+        """(the numeric dtype, or None when refused; what it is, for messages)."""
+        state = (*self.state, None, None, None, None, None)
+        if state[2] is not None:
+            return None, f"a sub-array dtype {state[2]!r}"
+        if state[3] is not None or state[4] is not None:
+            return None, "a structured dtype"
+        try:  # a plain code such as 'f4' (builds no array)
+            dtype = np.dtype(self.code) if re.fullmatch(r"[A-Za-z]\d{0,2}", str(self.code)) else None
+        except (TypeError, ValueError):
+            dtype = None
+        if dtype is None or dtype.kind not in "fiu":
+            return None, f"dtype code {self.code!r}" if dtype is None else dtype.name
+        return (dtype.newbyteorder(state[1]) if state[1] in ("<", ">") else dtype), dtype.name
+
+
+class _ArraySpec:
+    """A pickled ``numpy.ndarray`` as recorded, never built: shape, dtype, order and data bytes."""
+
+    def __init__(self, shape: Any = None, dtype: Any = None, fortran: Any = False, data: Any = None) -> None:
+        self.shape, self.dtype, self.fortran, self.data = shape, dtype, fortran, data
+
+    def __setstate__(self, state: Any) -> None:  # numpy's (version, shape, dtype, is_fortran, raw)
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("an ndarray state of unknown form")
+        self.shape, self.dtype, self.fortran, self.data = state[-4:]
+
+    def checked(self: Any, label: str) -> tuple[np.dtype, tuple[int, ...]]:
+        """Its numeric dtype and shape (``self`` may be anything unpickled); else ``ValueError``."""
+        if not isinstance(self, _ArraySpec):
+            raise ValueError(f"{label} is {type(self).__name__}, not a numeric array")
+        dtype, what = self.dtype.resolve() if isinstance(self.dtype, _DTypeSpec) else (None, "untyped")
+        shape = self.shape if isinstance(self.shape, tuple) and len(self.shape) <= 8 else ()
+        if dtype is None or shape != self.shape or not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError(
+                f"{label} is {what if dtype is None else f'shaped {shape!r}'}, not a numeric array"
+            )
+        return dtype, shape
+
+    def build(self, label: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        """The array, once its data holds exactly shape × item-size bytes (else ``ValueError``)."""
+        data = self.data.encode("latin1") if isinstance(self.data, str) else self.data  # Python-2 pickles
+        carried = len(data) if isinstance(data, (bytes, bytearray)) else 0
+        claimed = math.prod(shape) * dtype.itemsize
+        if carried != claimed:
+            raise ValueError(
+                f"{label} claims {shape} {dtype.name} = {claimed} bytes but carries {carried}; the file "
+                "is damaged or not SeqGAN's target_params_py3.pkl (nothing was allocated)"
+            )
+        return np.frombuffer(data, dtype).reshape(shape, order="F" if self.fortran else "C").copy()
+
+
+_NDARRAY = object()  # stands for numpy.ndarray while unpickling (the class is never handed out)
+
+
+def _reconstruct(subtype: Any, shape: Any = None, code: Any = None) -> _ArraySpec:
+    """``numpy.core.multiarray._reconstruct`` recorded; its state follows."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError("only plain numpy.ndarray may be unpickled here")
+    return _ArraySpec()
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> _ArraySpec:
+    """``numpy.core.numeric._frombuffer`` (pickle protocol 5) recorded, not built."""
+    return _ArraySpec(shape, dtype, order == "F", buf)
+
+
+#: The only globals :class:`NumpyArrayUnpickler` resolves — each to a recorder, never to numpy.
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # numpy < 2 pickles
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # numpy ≥ 2 pickles
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,  # protocol 5
-    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # numpy < 2 pickles
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # numpy ≥ 2 pickles
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _DTypeSpec,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,  # protocol 5
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("_codecs", "encode"): _latin1_encode,  # bytes in protocols 0–2
 }
 
 
 class NumpyArrayUnpickler(pickle.Unpickler):
-    """An unpickler that rebuilds numpy arrays (and plain lists, tuples, dicts, numbers, strings)
-    and refuses every other global — no pickle code beyond :data:`ALLOWED_GLOBALS` ever runs.
-
-    Python-2 pickles load too (``encoding='latin1'``, numpy's convention for them).
-    """
+    """An unpickler that records numpy arrays without building them (plain lists, tuples, dicts,
+    numbers and strings load as usual) and refuses every other global: no code beyond
+    :data:`ALLOWED_GLOBALS` runs. Python-2 pickles load too (``encoding='latin1'``, as numpy's)."""
 
     def __init__(self, file: Any) -> None:
         super().__init__(file, encoding="latin1")
@@ -264,31 +343,57 @@ class NumpyArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refused persistent id {pid!r}")
 
 
-def load_seqgan_oracle_params(path: str | os.PathLike[str]) -> list[np.ndarray]:
-    """Read SeqGAN's ``target_params_py3.pkl`` (a pickled list of 15 arrays) safely.
+def load_seqgan_oracle_params(
+    path: str | os.PathLike[str],
+    *,
+    n_items: int | None = None,
+    embed_dim: int | None = None,
+    hidden_dim: int | None = None,
+    max_bytes: int = DEFAULT_MAX_ORACLE_BYTES,
+) -> list[np.ndarray]:
+    """Read SeqGAN's ``target_params_py3.pkl`` (a pickled list of 15 arrays in
+    :data:`SEQGAN_PARAM_NAMES` order) safely, allocating no more than the file's own bytes.
 
-    Uses :class:`NumpyArrayUnpickler`: a file that references anything but numpy arrays raises
-    ``pickle.UnpicklingError`` naming the refused global. The content is checked to be a list of
-    15 numeric arrays (``ValueError`` otherwise); shapes are checked by
-    :meth:`LSTMOracle.from_seqgan_params`.
+    :class:`NumpyArrayUnpickler` refuses any global but numpy's array machinery (``UnpicklingError``
+    naming it). Before any array is built, each must be a plain numeric array (no object, sub-array
+    or structured dtype) of its TARGET_LSTM shape — (V, E), (E, H), (H, H), (H,) … (H, V), (V,), with
+    V, E, H from the first two entries or ``n_items``, ``embed_dim``, ``hidden_dim`` — carrying
+    exactly shape × item-size bytes; else ``ValueError`` naming the entry. Files above ``max_bytes``
+    are not read.
     """
+    where, n = repr(os.fspath(path)), len(SEQGAN_PARAM_NAMES)
+    size = os.stat(path).st_size
+    if size > max_bytes:
+        raise ValueError(f"{where} is {size} bytes, above max_bytes = {max_bytes} (SeqGAN's file is 1.4 MB)")
     with open(path, "rb") as fh:
-        obj = NumpyArrayUnpickler(fh).load()
-    n = len(SEQGAN_PARAM_NAMES)
+        obj = NumpyArrayUnpickler(io.BytesIO(fh.read())).load()
     if not isinstance(obj, (list, tuple)) or len(obj) != n:
-        got = f"{len(obj)} entries" if isinstance(obj, (list, tuple)) else type(obj).__name__
-        raise ValueError(f"{os.fspath(path)!r} must hold a list of {n} arrays, got {got}")
-    for k, arr in enumerate(obj):
-        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-            what = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise ValueError(
-                f"{os.fspath(path)!r}: entry {k} ({SEQGAN_PARAM_NAMES[k]}) is {what}, not a numeric array"
-            )
-    return list(obj)
+        got = f"{len(obj)} entries" if isinstance(obj, (list, tuple)) else type(obj).__name__.strip("_")
+        raise ValueError(f"{where} must hold a list of {n} arrays, got {got}")
+    labels = [f"{where}: entry {k} ({name})" for k, name in enumerate(SEQGAN_PARAM_NAMES)]
+    checked = [_ArraySpec.checked(spec, label) for label, spec in zip(labels, obj, strict=True)]
+    shapes = [shape for _, shape in checked]
+    if len(shapes[0]) != 2 or len(shapes[1]) != 2:
+        raise ValueError(f"{where}: entries 0 (g_embeddings) and 1 (Wi) must be matrices, got {shapes[:2]}")
+    found = (*shapes[0], shapes[1][1])  # V, E, H
+    V, E, H = (
+        n if n is not None else d for n, d in zip((n_items, embed_dim, hidden_dim), found, strict=True)
+    )
+    expected = _seqgan_shapes(int(V), int(E), int(H))
+    for label, name, shape in zip(labels, SEQGAN_PARAM_NAMES, shapes, strict=True):
+        if shape != expected[name]:
+            raise ValueError(f"{label} has shape {shape}, expected {expected[name]} for V={V}, E={E}, H={H}")
+    return [spec.build(label, *c) for label, spec, c in zip(labels, obj, checked, strict=True)]
 
 
 def load_seqgan_oracle(
-    path: str | os.PathLike[str], *, horizon: int = 20, dtype: torch.dtype = torch.float32
+    path: str | os.PathLike[str],
+    *,
+    horizon: int = 20,
+    n_items: int | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> LSTMOracle:
-    """SeqGAN's published oracle from ``target_params_py3.pkl`` (start token 0, as SeqGAN)."""
-    return LSTMOracle.from_seqgan_params(load_seqgan_oracle_params(path), horizon=horizon, dtype=dtype)
+    """SeqGAN's published oracle from ``target_params_py3.pkl`` (start token 0, as SeqGAN); with
+    ``n_items`` the file must have that many items (:func:`load_seqgan_oracle_params`)."""
+    params = load_seqgan_oracle_params(path, n_items=n_items)
+    return LSTMOracle.from_seqgan_params(params, horizon=horizon, dtype=dtype)

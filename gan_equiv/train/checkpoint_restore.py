@@ -1,14 +1,20 @@
 """Restoring a checkpoint into a run: configuration compatibility, model and optimizer fit.
 
-:func:`restore` checks everything before it changes anything — the configuration on the keys that
-fix the architecture (:data:`ARCHITECTURE_KEYS`), model names, keys, shapes and dtypes, optimizer
-groups and state shapes — then loads models, optimizers and RNG states in place.
+A resumed run's configuration is compared key by key with the stored one
+(:func:`review_config`): keys that define the experiment (:data:`EXPERIMENT_KEYS` — the data, the
+seed, the sizes, the objective) may not change unless ``allow_config_change=True``; every other
+key (phase lengths, logging, checkpoints, learning rates, …) is the new run's to set and is applied.
+:func:`restore` checks everything before it changes anything — the configuration, model names,
+keys, shapes and dtypes, optimizer groups and state shapes — then loads models, optimizers (with the
+*current* optimizers' learning rate, betas, eps and weight decay) and RNG states in place.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -17,8 +23,27 @@ from torch import Tensor, nn
 from gan_equiv.train.checkpoint import Checkpoint, CheckpointError, config_as_dict
 from gan_equiv.train.rng_state import restore_rng_states
 
-#: config keys whose change makes a checkpoint unusable (a key also covers its sub-keys).
+#: config keys whose change makes a checkpoint's weights unfit (a key also covers its sub-keys).
 ARCHITECTURE_KEYS = ("n_items", "horizon", "generator", "energy")
+
+#: config keys that define the experiment: refused on resume unless ``allow_config_change=True``.
+EXPERIMENT_KEYS = (
+    "data", "data_path", "seed", "n_train", "n_test", *ARCHITECTURE_KEYS, "objective", "generator_estimator",
+)  # fmt: skip
+
+#: optimizer ``param_groups`` settings a resumed run takes from its own (new) optimizers.
+OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay")
+
+Difference = tuple[str, Any, Any]
+
+
+@dataclass(frozen=True)
+class ConfigReview:
+    """How a resumed run's configuration differs from the checkpoint's, as (dotted key, value in
+    the checkpoint, value now): ``refused`` under the experiment keys, ``applied`` elsewhere."""
+
+    refused: tuple[Difference, ...]
+    applied: tuple[Difference, ...]
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -31,34 +56,63 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _covered(key: str, keys: Sequence[str]) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in keys)
+
+
+def _describe(diffs: Sequence[Difference]) -> str:
+    return "; ".join(f"{k}: {va!r} in the checkpoint vs {vb!r} now" for k, va, vb in diffs)
+
+
 def config_differences(
-    saved_config: Mapping[str, Any] | Any, current_config: Mapping[str, Any] | Any, keys: Sequence[str]
-) -> list[tuple[str, Any, Any]]:
-    """(dotted key, saved value, current value) for each key under ``keys`` that differs."""
+    saved_config: Mapping[str, Any] | Any,
+    current_config: Mapping[str, Any] | Any,
+    keys: Sequence[str] | None = None,
+) -> list[Difference]:
+    """(dotted key, saved value, current value) for each key under ``keys`` (None: every key) that
+    differs; a key absent on one side shows ``'<missing>'``."""
     a, b = _flatten(config_as_dict(saved_config)), _flatten(config_as_dict(current_config))
     missing = "<missing>"
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if any(key == k or key.startswith(k + ".") for k in keys):
+        if keys is None or _covered(key, keys):
             va, vb = a.get(key, missing), b.get(key, missing)
             if va != vb:
                 diffs.append((key, va, vb))
     return diffs
 
 
+def review_config(
+    saved_config: Mapping[str, Any] | Any,
+    current_config: Mapping[str, Any] | Any,
+    keys: Sequence[str] = EXPERIMENT_KEYS,
+) -> ConfigReview:
+    """Split every difference between the two configurations into ``refused`` (under ``keys``) and
+    ``applied`` (the rest: the current value is used)."""
+    diffs = config_differences(saved_config, current_config)
+    return ConfigReview(
+        refused=tuple(d for d in diffs if _covered(d[0], keys)),
+        applied=tuple(d for d in diffs if not _covered(d[0], keys)),
+    )
+
+
 def check_compatible(
     saved_config: Mapping[str, Any] | Any,
     current_config: Mapping[str, Any] | Any,
-    keys: Sequence[str] = ARCHITECTURE_KEYS,
-) -> None:
-    """Raise :class:`CheckpointError` listing every key under ``keys`` whose value differs."""
-    diffs = config_differences(saved_config, current_config, keys)
-    if diffs:
-        lines = "; ".join(f"{k}: {va!r} in the checkpoint vs {vb!r} now" for k, va, vb in diffs)
+    keys: Sequence[str] = EXPERIMENT_KEYS,
+    *,
+    allow_config_change: bool = False,
+) -> ConfigReview:
+    """Raise :class:`CheckpointError` listing every key under ``keys`` whose value differs, unless
+    ``allow_config_change``; return the :class:`ConfigReview` (its ``applied`` keys are to report)."""
+    review = review_config(saved_config, current_config, keys)
+    if review.refused and not allow_config_change:
         raise CheckpointError(
-            f"the checkpoint was made with a different configuration ({lines}); resume with the "
-            "checkpoint's settings or start a new run"
+            f"the checkpoint was made for a different experiment ({_describe(review.refused)}); resume "
+            "with the checkpoint's settings, allow the change explicitly (allow_config_change=True, "
+            "--allow-config-change), or start a new run"
         )
+    return review
 
 
 def _check_model(name: str, saved: Mapping[str, Tensor], model: nn.Module) -> None:
@@ -106,25 +160,45 @@ def _check_optimizer(name: str, saved: Mapping[str, Any], opt: torch.optim.Optim
                     )
 
 
+def _load_optimizer(opt: torch.optim.Optimizer, saved: Mapping[str, Any], keep: str) -> None:
+    """``opt.load_state_dict`` of a copy of ``saved`` (torch would share its tensors); with
+    ``keep = "current"`` the :data:`OPTIMIZER_SETTINGS` ``opt`` was built with are put back."""
+    current = [{k: group[k] for k in OPTIMIZER_SETTINGS if k in group} for group in opt.param_groups]
+    opt.load_state_dict(copy.deepcopy(dict(saved)))  # own copies: steps must not alter the checkpoint
+    if keep == "current":
+        for group, settings in zip(opt.param_groups, current, strict=True):
+            group.update(settings)
+
+
 def restore(
     checkpoint: Checkpoint,
     models: Mapping[str, nn.Module],
     optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
     *,
     current_config: Mapping[str, Any] | Any | None = None,
-    compatible_keys: Sequence[str] = ARCHITECTURE_KEYS,
+    compatible_keys: Sequence[str] = EXPERIMENT_KEYS,
+    allow_config_change: bool = False,
+    optimizer_settings: Literal["current", "saved"] = "current",
     numpy_rng: np.random.Generator | None = None,
     torch_generators: Mapping[str, torch.Generator] | None = None,
     restore_rng: bool = True,
 ) -> int:
     """Load models, optimizers and (by default) RNG states in place; returns the saved step.
 
-    Everything is checked before anything is changed: the config (when ``current_config`` is given,
-    on ``compatible_keys``), model names, keys, shapes and dtypes, optimizer groups and state shapes.
+    Everything is checked before anything is changed: the config (when ``current_config`` is given:
+    :func:`check_compatible` on ``compatible_keys``), model names, keys, shapes and dtypes, optimizer
+    groups and state shapes. Optimizer moments and step counts come from the checkpoint; their
+    learning rate, betas, eps and weight decay are those the given optimizers were built with
+    (``optimizer_settings = "current"``: a new ``--g_optim.lr`` takes effect) or the stored ones
+    (``"saved"``).
     """
+    if optimizer_settings not in ("current", "saved"):
+        raise ValueError(f"optimizer_settings must be 'current' or 'saved', got {optimizer_settings!r}")
     optimizers = optimizers or {}
     if current_config is not None:
-        check_compatible(checkpoint.config, current_config, compatible_keys)
+        check_compatible(
+            checkpoint.config, current_config, compatible_keys, allow_config_change=allow_config_change
+        )
     for kind, given, saved in (
         ("model", models, checkpoint.models),
         ("optimizer", optimizers, checkpoint.optimizers),
@@ -139,7 +213,7 @@ def restore(
     for name, model in models.items():
         model.load_state_dict(checkpoint.models[name], strict=True)
     for name, opt in optimizers.items():
-        opt.load_state_dict(checkpoint.optimizers[name])
+        _load_optimizer(opt, checkpoint.optimizers[name], optimizer_settings)
     if restore_rng:
         restore_rng_states(checkpoint.rng_states, numpy_rng, torch_generators)
     return checkpoint.step

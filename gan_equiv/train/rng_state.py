@@ -4,6 +4,8 @@ Every state is stored as tensors and strings (python ``random``: a tensor of its
 ``Generator``: its bit-generator state as JSON; torch CPU / ``torch.Generator`` / CUDA: byte
 tensors), so it passes ``torch.load(..., weights_only=True)`` and a resumed run on CPU continues
 bit for bit (:mod:`gan_equiv.train.checkpoint` writes them under ``"rng"``).
+:func:`seed_global_rngs` seeds the process-wide generators (python ``random`` and torch's) at the
+start of a run, so every stream a checkpoint stores starts from the run's seed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def _from_json(obj: Any) -> Any:
             return np.asarray(obj["__ndarray__"], dtype=obj["dtype"])
         return {k: _from_json(v) for k, v in obj.items()}
     return obj
+
+
+def seed_global_rngs(seed: int) -> None:
+    """Seed python's ``random`` and torch's global generators (CPU and every CUDA device) with
+    ``seed`` — the process-wide streams :func:`capture_rng_states` stores. numpy draws go through
+    explicit ``np.random.Generator`` objects, passed to capture/restore."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; use e.g. seed = 88")
+    random.seed(int(seed))
+    torch.manual_seed(int(seed))
 
 
 def capture_rng_states(
@@ -77,7 +89,13 @@ def restore_rng_states(
     if missing:
         raise CheckpointError(f"RNG states lack {missing}; they must come from capture_rng_states")
     py = states["python"]
-    random.setstate((int(py["version"]), tuple(int(w) for w in py["words"].tolist()), py["gauss"]))
+    try:
+        random.setstate((int(py["version"]), tuple(int(w) for w in py["words"].tolist()), py["gauss"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(
+            f"the stored python random state is malformed ({type(err).__name__}: {err}); it must come "
+            "from capture_rng_states"
+        ) from None
     torch.set_rng_state(states["torch_cpu"].cpu())
     if numpy_rng is not None:
         if states.get("numpy") is None:
