@@ -92,8 +92,8 @@ NEVER = 1e3  # a margin no energy reaches here (checked every round)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-items", type=int, default=3)
-    parser.add_argument("--horizon", type=int, default=7)
+    parser.add_argument("--n-items", type=int, default=3, help="V, items per position")
+    parser.add_argument("--horizon", type=int, default=7, help="T, sequence length")
     parser.add_argument("--n-samples", type=int, default=500, help="training sequences (limited data)")
     parser.add_argument("--truth-scale", type=float, default=1.0, help="θ ~ N(0, scale²) of the truth")
     parser.add_argument("--hidden", type=int, default=4, help="GRU embedding and hidden size (capacity)")
@@ -104,11 +104,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--g-steps", type=int, default=5, help="generator steps per adversarial round")
     parser.add_argument("--g-lr", type=float, default=0.01, help="Adam step (cosine-decayed), every arm")
     parser.add_argument("--d-lr", type=float, default=0.2, help="SGD step on the D-loss (3)")
-    parser.add_argument("--d-init", choices=("maxent", "zero"), default="maxent")
+    parser.add_argument(
+        "--d-init",
+        choices=("maxent", "zero"),
+        default="maxent",
+        help="start of the loop's linear energy: the MaxEnt fit to the pretrained G, or θ = 0",
+    )
     parser.add_argument("--log-every", type=int, default=10, help="rounds between trajectory points")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
-    parser.add_argument("--n-seeds", type=int, default=5)
-    parser.add_argument("--out-dir", default="outputs/cascading_errors")
+    parser.add_argument("--n-seeds", type=int, default=5, help="seeds run: --seed, --seed + 1, …")
+    parser.add_argument("--out-dir", default="outputs/cascading_errors", help="folder of the figure and JSON")
     parser.add_argument("--fast", action="store_true", help="V=3, T=4, one seed, few steps: seconds")
     args = parser.parse_args(argv)
     if args.fast:

@@ -44,8 +44,8 @@ from maxent_il.divergences import energy_cost_alignment, exact_divergences
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="few rounds: a smoke test in seconds")
-    parser.add_argument("--out-dir", default="outputs/cost_vs_energy")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", default="outputs/cost_vs_energy", help="folder of the figure and JSON")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the truth, the data and the run")
     parser.add_argument("--rounds", type=int, default=None, help="adversarial rounds (default 1000; 60 fast)")
     return parser.parse_args(argv)
 

@@ -68,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-items", type=int, default=3, help="V")
     parser.add_argument("--horizon", type=int, default=3, help="T")
-    parser.add_argument("--embed-dim", type=int, default=4)
-    parser.add_argument("--hidden-dim", type=int, default=8)
+    parser.add_argument("--embed-dim", type=int, default=4, help="GRU item embedding width")
+    parser.add_argument("--hidden-dim", type=int, default=8, help="GRU hidden state width")
     parser.add_argument("--entropy-weight", type=float, default=1.0, help="w in ψ = −w·H (1 = the paper)")
     parser.add_argument("--n-rollouts", type=int, default=1, help="K rollouts per prefix for Q̂")
     parser.add_argument(
@@ -80,9 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="numbers n of sampled sequences per gradient estimate",
     )
     parser.add_argument("--repetitions", type=int, default=20, help="seeded estimates per n")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the policy, the energy and the draws")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest here)")
-    parser.add_argument("--out-dir", default="outputs/gradient_identities")
+    parser.add_argument("--out-dir", default="outputs/gradient_identities", help="folder of the figure")
     parser.add_argument("--fast", action="store_true", help="fewer sizes and repetitions: seconds")
     args = parser.parse_args(argv)
     if args.fast:

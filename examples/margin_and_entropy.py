@@ -95,14 +95,16 @@ KL_FLOOR = 1e-12  # plotted floor of the log axes (converged KLs are ~1e-16)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-items", type=int, default=3)
-    parser.add_argument("--horizon", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=6000)
+    parser.add_argument("--n-items", type=int, default=3, help="V, items per position")
+    parser.add_argument("--horizon", type=int, default=4, help="T, sequence length")
+    parser.add_argument("--rounds", type=int, default=6000, help="G-step/D-step rounds per (m, w) cell")
     parser.add_argument("--lr-linear", type=float, default=1.0, help="D step size, linear energy")
     parser.add_argument("--lr-tabular", type=float, default=5.0, help="D step size, tabular energy")
     parser.add_argument("--truth-scale", type=float, default=1.0, help="θ ~ N(0, scale²) of the truth")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="outputs/margin_and_entropy")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the Gibbs truth")
+    parser.add_argument(
+        "--out-dir", default="outputs/margin_and_entropy", help="folder of the figures and JSON"
+    )
     parser.add_argument("--fast", action="store_true", help="fewer rounds: a smoke test in seconds")
     args = parser.parse_args(argv)
     if args.fast:

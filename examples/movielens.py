@@ -46,12 +46,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Evalu
     """The ``evaluate`` options with the reduced ML-100K preset as defaults (the smoke preset with
     ``--fast``), plus --out-dir and --fast; returns the options and the configuration."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--fast", action="store_true")
+    pre.add_argument("--fast", action="store_true", help="synthetic log, tiny sizes: a smoke test")
     fast = pre.parse_known_args(argv)[0].fast
     preset = smoke_preset() if fast else movielens_reduced()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_evaluate_arguments(parser, preset, data_required=False)
-    parser.add_argument("--out-dir", default="outputs/movielens")
+    parser.add_argument(
+        "--out-dir",
+        default="outputs/movielens",
+        help="folder of the results; trainer runs go to OUT_DIR/runs",
+    )
     parser.add_argument("--fast", action="store_true", help="synthetic log, tiny sizes: a smoke test")
     args = parser.parse_args(argv)
     config = config_from_args(args, preset)

@@ -47,26 +47,40 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-items", type=int, default=1000)
-    parser.add_argument("--horizon", type=int, default=20)
-    parser.add_argument("--n-train", type=int, default=10000)
-    parser.add_argument("--n-test", type=int, default=2000)
-    parser.add_argument("--mle-epochs", type=int, default=30)
-    parser.add_argument("--d-pretrain", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--n-rollouts", type=int, default=16)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[88])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--n-items", type=int, default=1000, help="V, the oracle's items")
+    parser.add_argument("--horizon", type=int, default=20, help="T, sequence length")
+    parser.add_argument("--n-train", type=int, default=10000, help="training sequences drawn from the oracle")
+    parser.add_argument("--n-test", type=int, default=2000, help="held-out sequences for NLL-test")
+    parser.add_argument("--mle-epochs", type=int, default=30, help="MLE pretraining epochs of G")
+    parser.add_argument("--d-pretrain", type=int, default=50, help="energy pretraining steps with loss (3)")
+    parser.add_argument("--rounds", type=int, default=30, help="adversarial rounds")
+    parser.add_argument(
+        "--n-rollouts", type=int, default=16, help="K Monte-Carlo rollouts per prefix (eq. 14)"
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[88], help="one run of every variant per seed"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="rows of the table [default: all]",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads [default: torch's choice]"
+    )
     parser.add_argument(
         "--reward-to-go", action="store_true", help="reward-to-go Q (the paper uses the full return)"
     )
     parser.add_argument("--baseline", action="store_true", help="subtract the leave-one-out batch mean of Q")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument(
         "--oracle-params", default="", help="SeqGAN's target_params_py3.pkl, to use its very oracle (V 5000)"
     )
-    parser.add_argument("--out-dir", default="outputs/oracle_table")
+    parser.add_argument(
+        "--out-dir", default="outputs/oracle_table", help="folder of results.json and the runs"
+    )
     parser.add_argument("--fast", action="store_true", help="tiny sizes: a smoke test in seconds")
     args = parser.parse_args(argv)
     if args.fast:

@@ -60,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-items", type=int, default=3, help="V")
     parser.add_argument("--horizon", type=int, default=3, help="T")
-    parser.add_argument("--state", choices=["last", "time_last", "history"], default="last")
+    parser.add_argument(
+        "--state", choices=["last", "time_last", "history"], default="last", help="state of the features f"
+    )
     parser.add_argument("--n-demos", type=int, default=100, help="demonstrations drawn from the expert")
     parser.add_argument("--expert-scale", type=float, default=1.0, help="θ* ~ N(0, scale²)")
     parser.add_argument("--n-iters", type=int, default=200, help="iterations of every method")
@@ -71,8 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--l2", type=float, default=0.0, help="λ of −(λ/2)‖θ‖² (0 = the paper)")
     parser.add_argument("--n-coords", type=int, default=3, help="θ coordinates drawn in panel (a)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="outputs/two_step_convergence")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the expert and the demos")
+    parser.add_argument("--out-dir", default="outputs/two_step_convergence", help="folder of the figure")
     parser.add_argument("--fast", action="store_true", help="fewer iterations: seconds")
     args = parser.parse_args(argv)
     if args.fast:

@@ -26,8 +26,10 @@ from gan_equiv.losses import (
     seqgan_discriminator_loss,
     seqgan_generator_reward,
 )
+from gan_equiv.models.discriminators import GANGCLDiscriminator, SeqGANClassifier
 from gan_equiv.models.energies import AutoencoderEnergy, CNNEnergy, LinearEnergy, TabularEnergy
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
+from gan_equiv.models.sasrec import SASRecPolicy
 from maxent_il.features import STATE_KINDS, CustomFeatures, StateActionFeatures
 from maxent_il.space import SequenceSpace
 
@@ -340,6 +342,84 @@ def test_energies_reject_bad_input() -> None:
         CNNEnergy(3, 2, filter_sizes=(3, 4), num_filters=(1, 1))
     with pytest.raises(ValueError, match="same length"):
         CNNEnergy(3, 2, filter_sizes=(1, 2), num_filters=(1,))
+
+
+CONSTRUCTORS = {
+    "tabular": TabularPolicy,
+    "gru": GRUPolicy,
+    "lstm": lambda V, T, **kw: GRUPolicy(V, T, cell="lstm", **kw),
+    "sasrec": lambda V, T, **kw: SASRecPolicy(V, T, embed_dim=4, n_heads=2, inner_dim=4, **kw),
+    "tabular_energy": TabularEnergy,
+    "cnn": lambda V, T, **kw: CNNEnergy(V, T, embed_dim=2, filter_sizes=(1,), num_filters=(2,), **kw),
+    "autoencoder": AutoencoderEnergy,
+}
+BAD_SIZES = [(1, 2, r"n_items must be at least 2 .*use V >= 2"), (0, 2, "n_items must be a positive integer")]
+BAD_SIZES += [
+    (True, 2, "n_items"),
+    (2.5, 2, "n_items"),
+    (3, 0, "horizon must be a positive"),
+    (3, 1.0, "horizon"),
+]
+
+
+@pytest.mark.parametrize("kind", list(CONSTRUCTORS))
+@pytest.mark.parametrize(("V", "T", "match"), BAD_SIZES)
+def test_constructors_refuse_bad_sizes(kind: str, V: object, T: object, match: str) -> None:
+    """Every generator and energy refuses V < 2, T < 1, bools and non-integers, naming the argument."""
+    with pytest.raises(ValueError, match=match):
+        CONSTRUCTORS[kind](V, T)
+    assert CONSTRUCTORS[kind](2, 1).n_items == 2  # the smallest valid sizes are accepted
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: GRUPolicy(3, 2, hidden_dim=0), r"hidden_dim must be a positive integer .*got 0"),
+        (lambda: GRUPolicy(3, 2, embed_dim=0), r"embed_dim must be a positive integer .*got 0"),
+        (lambda: SASRecPolicy(3, 2, n_layers=0), "n_layers must be a positive integer"),
+        (lambda: SASRecPolicy(3, 2, n_heads=0), "n_heads must be a positive integer"),
+        (lambda: SASRecPolicy(3, 2, inner_dim=0), "inner_dim must be a positive integer"),
+        (lambda: SASRecPolicy(3, 2, dropout=1.0), r"dropout=1.0 must lie in \[0, 1\)"),
+        (lambda: SASRecPolicy(3, 2, dropout="x"), "dropout must be a finite number"),
+        (lambda: CNNEnergy(3, 2, embed_dim=0), "embed_dim must be a positive integer"),
+        (lambda: CNNEnergy(3, 2, filter_sizes=(1, 0), num_filters=(2, 2)), r"filter_sizes\[1\]"),
+        (lambda: CNNEnergy(3, 2, filter_sizes=(1,), num_filters=(0,)), r"num_filters\[0\]"),
+        (lambda: CNNEnergy(3, 2, dropout=float("nan")), "dropout must be a finite number"),
+        (lambda: AutoencoderEnergy(3, 2, code_dim=0), "code_dim must be a positive integer"),
+        (lambda: AutoencoderEnergy(3, 2, embed_dim=-1), "embed_dim must be a positive integer"),
+        (lambda: GANGCLDiscriminator(TabularEnergy(2, 2), init_log_z=float("inf")), "init_log_z"),
+        (lambda: SeqGANClassifier(TabularPolicy(2, 2)), "body must be a SequenceEnergy, got TabularPolicy"),
+    ],
+)
+def test_constructors_refuse_bad_widths(build, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+@pytest.mark.parametrize("kind", ["tabular", "gru", "sasrec"])
+@pytest.mark.parametrize("n", [2.5, -1, 0, True, "3"])
+def test_sample_names_n_for_every_generator(kind: str, n: object) -> None:
+    policy = CONSTRUCTORS[kind](3, 2)
+    with pytest.raises(ValueError, match=rf"\bn must be a positive integer .*got {n!r}"):
+        policy.sample(n)
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "match"),
+    [
+        ([0.0, float("nan"), 1.0], r"logits row 2 of 4 contains NaN"),
+        ([0.0, float("inf"), 1.0], r"logits row 2 of 4 contains \+inf"),
+        ([-float("inf")] * 3, r"logits row 2 of 4 is all -inf.*at least one finite logit"),
+    ],
+)
+def test_sample_categorical_names_the_bad_row(bad_row: list[float], match: str) -> None:
+    logits = torch.zeros(4, 3, dtype=torch.float64)
+    logits[2] = torch.tensor(bad_row)
+    logits[3, 0] = -float("inf")  # a partly masked row is fine
+    with pytest.raises(ValueError, match=match):
+        sample_categorical(logits)
+    logits[2] = 0.0
+    assert sample_categorical(logits, torch.Generator().manual_seed(0)).shape == (4,)
 
 
 # --- losses -------------------------------------------------------------------------------------------

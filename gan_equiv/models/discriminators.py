@@ -18,13 +18,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gan_equiv.checks import finite_float
 from gan_equiv.losses import gan_gcl_logits
 from gan_equiv.models.energies import AutoencoderEnergy, SequenceEnergy
 
 
 def _check_body(body: SequenceEnergy, role: str) -> SequenceEnergy:
     if not isinstance(body, SequenceEnergy):
-        raise ValueError(f"{role} must be a SequenceEnergy, got {type(body).__name__}")
+        raise ValueError(
+            f"{role} must be a SequenceEnergy, got {type(body).__name__}; build one from "
+            "gan_equiv.models.energies (e.g. CNNEnergy(V, T, nonnegative=False))"
+        )
     return body
 
 
@@ -40,6 +44,8 @@ class SeqGANClassifier(nn.Module):
     def __init__(self, body: SequenceEnergy, *, allow_nonnegative_body: bool = False) -> None:
         super().__init__()
         self.body = _check_body(body, "body")
+        if not isinstance(allow_nonnegative_body, bool):
+            raise ValueError(f"allow_nonnegative_body must be True or False, got {allow_nonnegative_body!r}")
         nonnegative = getattr(body, "nonnegative", isinstance(body, AutoencoderEnergy))
         if nonnegative and not allow_nonnegative_body:
             raise ValueError(
@@ -74,7 +80,8 @@ class GANGCLDiscriminator(nn.Module):
         super().__init__()
         self.cost_net = _check_body(cost, "cost")
         dtype = next(cost.parameters()).dtype if any(True for _ in cost.parameters()) else torch.float32
-        self.log_z = nn.Parameter(torch.tensor(float(init_log_z), dtype=dtype))
+        init_log_z = finite_float(init_log_z, "init_log_z", hint="the starting log Z of the discriminator")
+        self.log_z = nn.Parameter(torch.tensor(init_log_z, dtype=dtype))
         self.n_items = cost.n_items
         self.horizon = cost.horizon
 

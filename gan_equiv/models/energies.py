@@ -26,9 +26,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_equiv.checks import check_item_tensor
+from gan_equiv.checks import check_item_tensor, finite_float, positive_int
+from gan_equiv.models.policies import check_sizes
 from maxent_il.features import FeatureMap
 from maxent_il.space import SequenceSpace
+
+
+def _dropout(value: float) -> float:
+    """A dropout probability in [0, 1), checked (NaN, strings and 1 are refused)."""
+    p = finite_float(value, "dropout", hint="the dropout probability")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout={p} must lie in [0, 1); use e.g. 0.25 (SeqGAN) or 0 (exact tests)")
+    return p
 
 
 class SequenceEnergy(nn.Module):
@@ -39,9 +48,7 @@ class SequenceEnergy(nn.Module):
 
     def __init__(self, n_items: int, horizon: int) -> None:
         super().__init__()
-        SequenceSpace(n_items, horizon)
-        self.n_items = int(n_items)
-        self.horizon = int(horizon)
+        self.n_items, self.horizon = check_sizes(n_items, horizon)
 
     @property
     def device(self) -> torch.device:
@@ -135,11 +142,26 @@ class CNNEnergy(SequenceEnergy):
         if not isinstance(nonnegative, bool):
             raise ValueError(f"nonnegative must be True or False, got {nonnegative!r}")
         self.nonnegative = nonnegative
+        embed_dim = positive_int(embed_dim, "embed_dim", hint="item embedding width, e.g. 64")
         if len(filter_sizes) != len(num_filters):
-            raise ValueError("filter_sizes and num_filters must have the same length")
+            raise ValueError(
+                f"filter_sizes and num_filters must have the same length, got {len(filter_sizes)} and "
+                f"{len(num_filters)}; give one filter count per width"
+            )
+        filter_sizes = [
+            positive_int(w, f"filter_sizes[{i}]", hint="a filter width") for i, w in enumerate(filter_sizes)
+        ]
+        num_filters = [
+            positive_int(n, f"num_filters[{i}]", hint="filters of that width")
+            for i, n in enumerate(num_filters)
+        ]
+        dropout = _dropout(dropout)
         widths = [(w, n) for w, n in zip(filter_sizes, num_filters, strict=True) if w <= horizon]
         if not widths:
-            raise ValueError(f"every filter is wider than the horizon T={horizon}")
+            raise ValueError(
+                f"every filter is wider than the horizon T={horizon} (filter_sizes={tuple(filter_sizes)}); "
+                "include a width <= T"
+            )
         self.embedding = nn.Embedding(n_items, embed_dim, dtype=dtype)
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, n, w, dtype=dtype) for w, n in widths)
         total = sum(n for _, n in widths)
@@ -171,6 +193,8 @@ class AutoencoderEnergy(SequenceEnergy):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__(n_items, horizon)
+        embed_dim = positive_int(embed_dim, "embed_dim", hint="item embedding width, e.g. 32")
+        code_dim = positive_int(code_dim, "code_dim", hint="width of the code, e.g. 32")
         self.embedding = nn.Embedding(n_items, embed_dim, dtype=dtype)
         self.encoder = nn.Sequential(nn.Linear(horizon * embed_dim, code_dim, dtype=dtype), nn.Tanh())
         self.decoder = nn.Linear(code_dim, horizon * n_items, dtype=dtype)

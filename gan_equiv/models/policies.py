@@ -41,6 +41,22 @@ PRECISIONS: tuple[str, ...] = ("float64", "float32")
 Precision = Literal["float64", "float32"]
 
 
+def check_sizes(n_items: int, horizon: int) -> tuple[int, int]:
+    """(V, T) of a model over V^T item sequences (the paper's S = s_1 … s_T), checked: V ≥ 2, T ≥ 1.
+
+    Bools, floats such as 2.5 and values below the bound are refused with a ValueError naming the
+    argument and the fix (the constructors of every generator and energy call this).
+    """
+    n_items = positive_int(n_items, "n_items", hint="V, the number of items")
+    horizon = positive_int(horizon, "horizon", hint="T, the sequence length; use T >= 1")
+    if n_items < 2:
+        raise ValueError(
+            f"n_items must be at least 2 (V, the number of items), got {n_items}; with one item every "
+            "sequence is the same and there is nothing to learn: use V >= 2"
+        )
+    return n_items, horizon
+
+
 def _first_above(cdf: Tensor, u: Tensor) -> Tensor:
     """First index j with cdf[j] > u·cdf[−1] (never a zero-mass item): (N, M) for cdf (N, V), u (N, M)."""
     total = cdf[:, -1:]
@@ -135,13 +151,26 @@ def inverse_cdf_draw(logits: Tensor, u: Tensor, *, precision: Precision = "float
 
 
 def check_logits(logits: Tensor) -> Tensor:
-    """Refuse logits (N, V) that define no distribution: NaN, +inf, or a row that is all −inf."""
+    """Refuse logits (N, V) that define no distribution softmax(logits) (the p_G(· | h_t) of eq. 4):
+    NaN, +inf, or a row that is all −inf. The error names the first bad row."""
     if logits.ndim != 2 or logits.shape[1] == 0:
         raise ValueError(f"logits must have shape (N, V) with V >= 1, got {tuple(logits.shape)}")
-    if torch.isnan(logits).any() or torch.isposinf(logits).any():
-        raise ValueError("logits contain NaN or +inf: softmax(logits) is not a distribution; check the model")
-    if torch.isneginf(logits).all(dim=1).any():
-        raise ValueError("a row of logits is all -inf: no item has positive probability")
+    nan = torch.isnan(logits).any(dim=1)  # (N,)
+    posinf = torch.isposinf(logits).any(dim=1)  # (N,)
+    empty = torch.isneginf(logits).all(dim=1)  # (N,)
+    bad = nan | posinf | empty
+    if bad.any():  # one host sync for all three checks
+        row = int(bad.nonzero()[0, 0])
+        if bool(nan[row]) or bool(posinf[row]):
+            what = "NaN" if bool(nan[row]) else "+inf"
+            raise ValueError(
+                f"logits row {row} of {logits.shape[0]} contains {what}: softmax(logits) is not a "
+                "distribution; check the model for non-finite parameters or inputs"
+            )
+        raise ValueError(
+            f"logits row {row} of {logits.shape[0]} is all -inf: no item has positive probability; "
+            "leave at least one finite logit in every row"
+        )
     return logits
 
 
@@ -167,11 +196,7 @@ class SequencePolicy(nn.Module):
 
     def __init__(self, n_items: int, horizon: int) -> None:
         super().__init__()
-        positive_int(n_items, "n_items", hint="V, the number of items")
-        positive_int(horizon, "horizon", hint="T, the sequence length")
-        SequenceSpace(n_items, horizon)  # validates V, T
-        self.n_items = int(n_items)
-        self.horizon = int(horizon)
+        self.n_items, self.horizon = check_sizes(n_items, horizon)
 
     # --- interface -------------------------------------------------------------------------
     def initial_state(self, n: int) -> Tensor:

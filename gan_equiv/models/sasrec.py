@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gan_equiv.checks import positive_int
+from gan_equiv.checks import finite_float, positive_int
 from gan_equiv.models.policies import SequencePolicy
 
 
@@ -50,7 +50,8 @@ class SASRecPolicy(SequencePolicy):
         inner_dim = positive_int(inner_dim, "inner_dim", hint="feed-forward width")
         if embed_dim % n_heads:
             raise ValueError(f"embed_dim={embed_dim} must be a multiple of n_heads={n_heads}; change either")
-        if not 0.0 <= float(dropout) < 1.0:
+        dropout = finite_float(dropout, "dropout", hint="the dropout probability")
+        if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout} must lie in [0, 1); use 0.5 (SASRec) or 0 (exact tests)")
         self.embed_dim = embed_dim
         #: constructor options (a saved model is rebuilt from them)
@@ -59,7 +60,7 @@ class SASRecPolicy(SequencePolicy):
             "n_layers": n_layers,
             "n_heads": n_heads,
             "inner_dim": inner_dim,
-            "dropout": float(dropout),
+            "dropout": dropout,
         }
         self.item_embedding = nn.Embedding(n_items + 1, embed_dim, dtype=dtype)  # row V = start token
         self.position_embedding = nn.Embedding(horizon + 1, embed_dim, dtype=dtype)  # positions 0 … T
