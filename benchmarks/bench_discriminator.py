@@ -71,16 +71,18 @@ def adam(energy: CNNEnergy) -> torch.optim.Adam:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="tiny CNN, V=50, T=6, S=5: seconds")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--horizon", type=int, default=20)
-    parser.add_argument("--items", type=int, default=5000)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--pool", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--batch", type=int, default=64, help="B, sequences per batch")
+    parser.add_argument("--horizon", type=int, default=20, help="T, sequence length")
+    parser.add_argument("--items", type=int, default=5000, help="V, vocabulary size")
+    parser.add_argument("--steps", type=int, default=50, help="energy steps timed per call")
+    parser.add_argument(
+        "--pool", type=int, default=1024, help="fake-pool size the steps draw minibatches from"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run: cpu or cuda")
     parser.add_argument("--compile", action="store_true", help="also time compile=True")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     args = parser.parse_args(argv)
     if args.fast:
         args.items, args.horizon, args.steps, args.pool, args.batch, args.repeats = 50, 6, 5, 64, 16, 1

@@ -108,10 +108,10 @@ def run_setup(world: int, threads: int, spec: dict[str, Any]) -> dict[str, float
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run: cpu or cuda")
     parser.add_argument("--worlds", default="1,2", help="process counts to compare, e.g. 1,2,4")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one process of a setup
     args = parser.parse_args(argv)
     if args.worker:

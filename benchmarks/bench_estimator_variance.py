@@ -147,8 +147,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Parse options, run, print the table; exit non-zero if a mean disagrees beyond the z bound."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="V=8, T=5, N=16, K=2, R=48 (seconds)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--entropy-weight", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--entropy-weight", type=float, default=1.0, help="w, weight of the entropy term in Q of eq. (14)"
+    )
     parser.add_argument("--sharpness", type=float, default=4.0, help="scale of the GRU softmax head")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     args = parser.parse_args(argv)

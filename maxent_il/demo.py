@@ -21,11 +21,13 @@ from maxent_il.space import SequenceSpace
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-items", type=int, default=4)
-    parser.add_argument("--horizon", type=int, default=4)
-    parser.add_argument("--n-demos", type=int, default=500)
-    parser.add_argument("--l2", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-items", type=int, default=4, help="V, vocabulary size")
+    parser.add_argument("--horizon", type=int, default=4, help="T, sequence length")
+    parser.add_argument(
+        "--n-demos", type=int, default=500, help="number of demonstrations sampled from the true model"
+    )
+    parser.add_argument("--l2", type=float, default=1e-3, help="λ of the L2 term of the fit")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)

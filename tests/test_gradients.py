@@ -197,8 +197,9 @@ def test_eq5_as_printed_is_the_score_form_with_an_extra_conditional_factor(probl
 def test_eq5_as_printed_moves_the_generator_on_a_flat_objective(kind: str) -> None:
     """Constant D and w = 0: J is constant, so ∇J = 0; eq. (5) as printed is not 0.
 
-    Here Q ≡ const, and (5) printed = const·Σ_t E_h ∇ ½Σ_s p(s|h)² — a push towards sharper
-    conditionals (lower entropy) that no objective asked for.
+    Here Q ≡ const = k, and (5) printed = k·Σ_t E_h ∇ ½Σ_s p(s|h)² — a push no objective asked
+    for, whose direction follows the sign of k (a descent step flattens the conditionals for k > 0
+    and sharpens them for k < 0; docs/errata.md, entry 1).
     """
     space = SequenceSpace(3, 2)
     policy = make_policy(kind, 3, 2, seed=7)
