@@ -76,7 +76,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     from gan_equiv.models.builders import count_parameters
-    from gan_equiv.train.checkpoint import latest_checkpoint
+    from gan_equiv.train.checkpoint import newest_intact_checkpoint, remove_orphan_temporaries
     from gan_equiv.train.config import apply_overrides, load_config
     from gan_equiv.train.distributed import init_from_env, shutdown
     from gan_equiv.train.experiment import prepare_run
@@ -91,12 +91,16 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be at least 1, got {args.threads}; use e.g. --threads 1")
     check_train_paths(config, resume=args.resume)
-    resume = None if args.resume is None else (args.resume or latest_checkpoint(config.run_dir))
-    if args.resume is not None and resume is None:
-        raise ValueError(
-            f"--resume: no checkpoint in {str(config.run_dir)!r}; give a checkpoint path or "
-            "drop --resume to start afresh"
-        )
+    resume, skipped = args.resume or None, ()
+    if args.resume == "":  # bare --resume: the newest checkpoint that passes every check
+        search = newest_intact_checkpoint(config.run_dir)
+        resume, skipped = search.path, search.skipped
+        if resume is None:
+            why = f" ({len(skipped)} refused: {skipped[0][1]})" if skipped else ""
+            raise ValueError(
+                f"--resume: no intact checkpoint in {str(config.run_dir)!r}{why}; give a checkpoint "
+                "path or drop --resume to start afresh"
+            )
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     setup = prepare_run(config)
@@ -107,6 +111,11 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
         if dist_ctx is not None:
             say(f"data-parallel: {dist_ctx.world_size} ranks, backend {dist_ctx.backend}")
         say(f"run {config.name}: {setup.description}; device {trainer.device}; out {config.run_dir}")
+        if trainer.is_main:  # left by writes a kill interrupted; never a finished checkpoint
+            for orphan in remove_orphan_temporaries(config.run_dir):
+                say(f"removed the unfinished checkpoint write {orphan}")
+        for path, reason in skipped:
+            say(f"skipped checkpoint {path}: {reason}")
         say(f"generator {type(trainer.policy).__name__} ({count_parameters(trainer.policy)} params)")
         if config.pretrain_d_steps or config.adversarial_rounds:  # else no energy is ever built
             say(f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)")
@@ -207,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="",
         default=None,
-        help="checkpoint to resume (default: latest in run dir)",
+        help="checkpoint to resume (alone: the newest intact one in the run folder, naming any it skips)",
     )
     train.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (1 is fastest for tiny problems)"

@@ -145,7 +145,7 @@ def test_handler_exit_message_becomes_one_error_line(
         (["train", "--resume", "nowhere.pt", "--out_dir", "{tmp}/o"], "--resume 'nowhere.pt' does not exist"),
         (
             ["train", "--resume", "--out_dir", "{tmp}/afile_dir"],
-            "--resume: no checkpoint in '{tmp}/afile_dir'",
+            "--resume: no intact checkpoint in '{tmp}/afile_dir'",
         ),
         (["train", "--data_path", "{tmp}", "--out_dir", "{tmp}/o"], "is a folder, not a file"),
         (["train", "--out_dir", "{tmp}/afile/sub"], "the run folder (out_dir)"),
