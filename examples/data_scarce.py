@@ -18,7 +18,7 @@ Prints the KL table (method × N: mean ± std over seeds), the cross-entropy tab
 table (distance to the MaxEnt fit, remaining gradients, entropy, margin), writes
 ``results.json`` to ``--out-dir`` and the figure to ``--figure``.
 
-    python examples/data_scarce.py              # the full run: about 6 minutes on one CPU thread
+    python examples/data_scarce.py              # the full run: 4–7 minutes on one CPU thread
     python examples/data_scarce.py --quick      # N = 50, 200; 2 seeds; 200 rounds: about 40 s
 """
 
