@@ -6,6 +6,8 @@ from gan_equiv.exact.claim_base import CheckResult, TinyProblem, make_tiny_probl
 from gan_equiv.exact.claims import CHECKS, run_all_checks
 from gan_equiv.exact.claims_gan import check_e7, check_e8, check_e9, check_e10, check_e11
 from gan_equiv.exact.claims_irl import check_e1, check_e2, check_e3, check_e4, check_e5, check_e6, check_e12
+from gan_equiv.exact.data_scarce import ScarceConfig, ScarceResult, exact_diagnostics, run_scarce, summarize
+from gan_equiv.exact.data_scarce_loops import LoopSettings, run_adversarial
 from gan_equiv.exact.enumeration import enumerate_generator, enumerate_policy, exact_objective
 from gan_equiv.exact.family import FAMILY_CHECKS, check_e13, check_e14, check_e15
 from gan_equiv.exact.family_estimator import check_e19
@@ -19,6 +21,9 @@ __all__ = [
     "FAMILY_CHECKS",
     "CheckResult",
     "GradientLines",
+    "LoopSettings",
+    "ScarceConfig",
+    "ScarceResult",
     "TinyProblem",
     "check_e1",
     "check_e2",
@@ -41,6 +46,7 @@ __all__ = [
     "check_e19",
     "enumerate_generator",
     "enumerate_policy",
+    "exact_diagnostics",
     "exact_objective",
     "exact_policy_gradient",
     "exact_q_values",
@@ -48,5 +54,8 @@ __all__ = [
     "gradient_lines",
     "make_tiny_problem",
     "mc_policy_gradient",
+    "run_adversarial",
     "run_all_checks",
+    "run_scarce",
+    "summarize",
 ]
