@@ -32,6 +32,7 @@ from gan_equiv.train.objectives import (
     GANGCLObjective,
     SeqGANObjective,
     make_objective,
+    separation_stats,
 )
 from gan_equiv.train.rollouts import mc_q_values
 from maxent_il.space import SequenceSpace
@@ -104,7 +105,12 @@ def test_ebgan_objective_is_loss_3_and_steps_down() -> None:
     loss, stats = objective.discriminator_loss(disc, real, fake, policy)
     expected = ebgan_discriminator_loss(energy(real), energy(fake), margin=1.5)
     assert float(loss.detach()) == pytest.approx(float(expected.detach()), abs=EXACT_TOL)
-    assert set(stats) == {"d_loss", "energy_real", "energy_fake", "fake_below_margin"}
+    assert set(stats) == {"d_loss", "energy_real", "energy_fake", "fake_below_margin", "d_acc", "d_gap"}
+    real_e, fake_e = energy(real).detach(), energy(fake).detach()
+    assert float(stats["d_gap"]) == pytest.approx(float(fake_e.mean() - real_e.mean()), abs=1e-6)
+    mid = 0.5 * (real_e.mean() + fake_e.mean())  # d_acc: each side of the midpoint of the means
+    acc = 0.5 * ((real_e < mid).double().mean() + (fake_e >= mid).double().mean())
+    assert float(stats["d_acc"]) == pytest.approx(float(acc), abs=1e-6)
     _step_lowers_the_loss(objective, disc, real, fake, policy)
 
 
@@ -261,3 +267,48 @@ def test_each_objective_trains_a_few_rounds_end_to_end(name: str, estimator: str
         assert torch.isfinite(g_loss) and torch.isfinite(d_loss)
         assert all(torch.isfinite(v).all() for v in stats.values())
     assert any(not torch.equal(a, b.detach()) for a, b in zip(start, policy.parameters(), strict=True))
+
+
+def test_separation_stats_count_each_side_of_the_threshold() -> None:
+    real, fake = torch.tensor([2.0, 0.5, -1.0, 3.0]), torch.tensor([-2.0, 0.5, 1.0])
+    stats = separation_stats(real, fake, threshold=0.5)
+    # real above 0.5: 2 of 4; fake at or below 0.5: 2 of 3
+    assert float(stats["d_acc"]) == pytest.approx(0.5 * (2 / 4 + 2 / 3))
+    assert float(stats["d_gap"]) == pytest.approx(1.125 - (-0.5 / 3))
+    perfect = separation_stats(torch.tensor([1.0, 2.0]), torch.tensor([-1.0]), threshold=0.0)
+    assert (float(perfect["d_acc"]), float(perfect["d_gap"])) == (1.0, 2.5)
+    policy, energy, real_s, fake_s = _setup(6)
+    for name in OBJECTIVES:  # every objective reports both, in [0, 1] and finite
+        objective = make_objective(name, margin=1.0)
+        _, st = objective.discriminator_loss(objective.make_discriminator(energy), real_s, fake_s, policy)
+        assert 0.0 <= float(st["d_acc"]) <= 1.0 and np.isfinite(float(st["d_gap"]))
+
+
+def test_classifier_separation_uses_d_s_above_one_half() -> None:
+    policy, energy, real, fake = _setup(7)
+    objective = make_objective("seqgan")
+    disc = objective.make_discriminator(energy)
+    _, stats = objective.discriminator_loss(disc, real, fake, policy)
+    with torch.no_grad():
+        d_real, d_fake = disc.prob_real(real), disc.prob_real(fake)
+        acc = 0.5 * ((d_real > 0.5).double().mean() + (d_fake <= 0.5).double().mean())
+        gap = disc(real).mean() - disc(fake).mean()  # in logits ℓ
+    assert float(stats["d_acc"]) == pytest.approx(float(acc))
+    assert float(stats["d_gap"]) == pytest.approx(float(gap), abs=1e-6)
+
+
+def test_gan_gcl_takes_log_p_g_precomputed_for_a_pool() -> None:
+    """The loss with log p_G handed in equals the loss that computes it; a wrong shape is refused."""
+    policy, energy, real, fake = _setup(8)
+    objective = make_objective("gan_gcl", init_log_z=0.2)
+    disc = objective.make_discriminator(energy)
+    assert objective.needs_log_p_g and not make_objective("ebgan").needs_log_p_g
+    computed, _ = objective.discriminator_loss(disc, real, fake, policy)
+    with torch.no_grad():
+        given = (policy.log_prob(real), policy.log_prob(fake))
+    handed, _ = objective.discriminator_loss(disc, real, fake, policy, log_p_g=given)
+    assert float(handed.detach()) == pytest.approx(float(computed.detach()), abs=1e-12)
+    shifted, _ = objective.discriminator_loss(disc, real, fake, policy, log_p_g=(given[0] + 1, given[1]))
+    assert float(shifted.detach()) != pytest.approx(float(computed.detach()), abs=1e-6)  # it is read
+    with pytest.raises(ValueError, match=r"log_p_g must be \(N,\), \(M,\) = \(8,\), \(6,\)"):
+        objective.discriminator_loss(disc, real, fake, policy, log_p_g=(given[0][:3], given[1]))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from gan_equiv.cli import main as cli_main
+from gan_equiv.train import checkpoint as checkpoint_module
 from gan_equiv.train.checkpoint import CheckpointError, load_checkpoint
 from gan_equiv.train.config import ConfigError, TrainConfig, apply_overrides, tiny_exact_preset
 from gan_equiv.train.experiment import prepare_run
@@ -37,6 +39,16 @@ def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
     }
     base.update(overrides)
     return apply_overrides(tiny_exact_preset(), base)
+
+
+def rewrite(path: Path, payload: dict) -> None:
+    """Write an edited checkpoint payload the way the checkpoint module writes one (sealed where the
+    format seals, else plain torch.save)."""
+    writer = getattr(checkpoint_module, "write_checkpoint_payload", None)
+    if writer is None:
+        torch.save(payload, path)
+    else:
+        writer(path, payload)
 
 
 def parameters(trainer: Trainer) -> list[torch.Tensor]:
@@ -77,6 +89,9 @@ def test_energy_steps_separate_real_from_fake(tmp_path: Path) -> None:
     gap_first = rows[0]["energy_real"] - rows[0]["energy_fake"]
     gap_last = rows[-1]["energy_real"] - rows[-1]["energy_fake"]
     assert gap_last < gap_first - 0.1
+    for row in rows:  # d_gap is mean "realness" −D on data minus on p_G: the same gap, sign flipped
+        assert row["d_gap"] == pytest.approx(row["energy_fake"] - row["energy_real"], abs=1e-5)
+    assert rows[-1]["d_acc"] > 0.5  # the energy now sorts most sequences to their side of the midpoint
 
 
 def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
@@ -176,16 +191,19 @@ def test_cli_train_smoke_and_resume(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "kl_data_model=" in out
     assert cli_main([*args, "--adversarial_rounds", "3", "--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match=r"^error: unknown config key 'out'.*did you mean 'out_dir'"):
-        cli_main(["train", "--preset", "tiny_exact", "--out", str(tmp_path / "x")])
-    with pytest.raises(SystemExit, match=r"^error: objective = 'gan_gcl' is a valid setting"):
-        cli_main(["train", "--preset", "tiny_exact", "--objective", "gan_gcl"])
+    assert cli_main(["train", "--preset", "tiny_exact", "--out", str(tmp_path / "x")]) != 0
+    assert re.match(r"^error: unknown config key 'out'.*did you mean 'out_dir'", capsys.readouterr().err)
+    assert cli_main(["train", "--preset", "tiny_exact", "--objective", "wgan"]) != 0
+    assert re.match(r"^error: .*objective = 'wgan'.*'ebgan', 'seqgan', 'gan_gcl'", capsys.readouterr().err)
 
 
-def test_tiny_training_reaches_the_exact_targets(tmp_path: Path) -> None:
-    """On an exactly enumerable problem (V=3, T=3, Gibbs data, linear time_last energy), EB-SeqGAN
-    ends with KL(p_data‖p_G) < 0.05 nats and an energy whose Pearson correlation with the exact
-    MaxEnt IRL cost c*(S) on the support is > 0.99 (the issue's targets; seeded, CPU)."""
+def test_tiny_training_learns_the_maxent_cost_only_in_the_adversarial_phase(tmp_path: Path) -> None:
+    """On an exactly enumerable problem (V=3, T=3, Gibbs data, linear time_last energy), the energy
+    after MLE and energy pretraining alone is unrelated to the exact MaxEnt IRL cost c*(S) (Pearson
+    on the support 0.05 here: against a generator already close to the data, the D-steps of (3) only
+    follow sampling noise); after the adversarial rounds it is c* up to an affine map (Pearson > 0.99,
+    0.998 measured), while KL(p_data‖p_G) stays < 0.05 nats (MLE alone reaches 0.008 on these 2000
+    samples, the adversarial phase ends at 0.009: on this data-rich problem it does not beat MLE)."""
     config = apply_overrides(
         tiny_exact_preset(),
         {
@@ -202,6 +220,11 @@ def test_tiny_training_reaches_the_exact_targets(tmp_path: Path) -> None:
     )
     setup = prepare_run(config)
     trainer = Trainer(config, setup.train_data, evaluator=setup.evaluator)
+    trainer.run("mle")
+    trainer.run("d_pretrain")
+    before = setup.evaluator(trainer)
+    assert before["kl_data_model"] < 0.05
+    assert abs(before["energy_cost_pearson"]) < 0.5  # the pretrained energy is not the cost yet
     trainer.fit()
     final = setup.evaluator(trainer)
     assert final["kl_data_model"] < 0.05
@@ -334,16 +357,6 @@ def test_steps_set_their_modes_and_restore_the_callers(tmp_path: Path) -> None:
         assert (trainer.policy.training, trainer.energy.training) == (policy_mode, energy_mode)
 
 
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [("objective", "seqgan"), ("objective", "gan_gcl"), ("generator_estimator", "analytic_entropy")],
-)
-def test_objectives_not_wired_in_yet_are_refused_clearly(tmp_path: Path, key: str, value: str) -> None:
-    config = tiny_config(tmp_path, **{key: value})  # a valid config ...
-    with pytest.raises(ValueError, match=rf"{key} = '{value}' is a valid setting, but the trainer does not"):
-        Trainer(config, prepare_run(config).train_data)  # ... that the trainer refuses for now
-
-
 def test_checkpoints_store_the_objective_and_resume_checks_it(tmp_path: Path) -> None:
     config = tiny_config(tmp_path)
     trainer = Trainer(config, prepare_run(config).train_data)
@@ -352,11 +365,11 @@ def test_checkpoints_store_the_objective_and_resume_checks_it(tmp_path: Path) ->
     assert payload["config"]["objective"] == "ebgan"
     assert payload["config"]["generator_estimator"] == "rollout"
     payload["config"]["objective"] = "seqgan"
-    torch.save(payload, tmp_path / "seqgan.pt")
+    rewrite(tmp_path / "seqgan.pt", payload)
     with pytest.raises(CheckpointError, match=r"objective: 'seqgan' in the checkpoint vs 'ebgan' now"):
         trainer.resume(tmp_path / "seqgan.pt")
     del payload["config"]["objective"], payload["config"]["generator_estimator"]  # an older checkpoint
-    torch.save(payload, tmp_path / "old.pt")
+    rewrite(tmp_path / "old.pt", payload)
     trainer.resume(tmp_path / "old.pt")
     assert trainer.progress.step == 0
 

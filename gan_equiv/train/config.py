@@ -1,4 +1,4 @@
-"""Typed, validated configuration of the EB-SeqGAN trainer (paper Algorithm 1) — one import point.
+"""Typed, validated configuration of the trainer (paper Algorithm 1 and its family) — one import point.
 
 The pieces live by concern and are re-exported here:
 
@@ -25,18 +25,20 @@ from gan_equiv.train.config_io import (
 )
 from gan_equiv.train.config_types import (
     PHASES,
+    DSchedule,
     EstimatorName,
     ObjectiveName,
     OptimConfig,
     TrainConfig,
     resolve_device,
 )
-from gan_equiv.train.presets import PRESETS, seqgan_oracle_preset, tiny_exact_preset
+from gan_equiv.train.presets import PRESETS, seqgan_full_preset, seqgan_oracle_preset, tiny_exact_preset
 
 __all__ = [
     "PHASES",
     "PRESETS",
     "ConfigError",
+    "DSchedule",
     "EnergyConfig",
     "EstimatorName",
     "GeneratorConfig",
@@ -49,6 +51,7 @@ __all__ = [
     "config_to_toml",
     "load_config",
     "resolve_device",
+    "seqgan_full_preset",
     "seqgan_oracle_preset",
     "tiny_exact_preset",
 ]

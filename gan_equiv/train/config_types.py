@@ -11,7 +11,7 @@ are SeqGAN's synthetic-oracle benchmark; each value is written here once (preset
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
 
 import torch
@@ -20,7 +20,8 @@ from gan_equiv.checks import non_negative_float, non_negative_int, positive_floa
 from gan_equiv.models.specs import EnergyConfig, GeneratorConfig
 from gan_equiv.schema import Checked, ConfigError, check_fields, invalid, suggest
 
-DataKind = Literal["oracle", "markov", "gibbs", "file"]
+#: Where a run's training sequences come from (:func:`gan_equiv.train.experiment.prepare_run`).
+DataKind = Literal["oracle", "markov", "gibbs"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 LogFormat = Literal["jsonl", "csv"]
 #: The adversarial objective pair: EBGAN (eqs. 3, 4), SeqGAN's classifier, or GAN-GCL.
@@ -28,6 +29,8 @@ ObjectiveName = Literal["ebgan", "seqgan", "gan_gcl"]
 #: How the generator gradient is estimated: Monte-Carlo rollouts of eq. (14), or an estimator
 #: with the entropy term's gradient computed analytically.
 EstimatorName = Literal["rollout", "analytic_entropy"]
+#: The discriminator schedule: ``d_steps`` minibatch steps per round, or SeqGAN's pools and epochs.
+DSchedule = Literal["steps", "seqgan"]
 
 PHASES = ("mle", "d_pretrain", "adversarial")
 
@@ -58,11 +61,19 @@ def _d_optim() -> OptimConfig:
 class TrainConfig(Checked):
     """Everything one EB-SeqGAN run (Algorithm 1) needs; defaults follow SeqGAN where it has a choice.
 
-    Phases: ``pretrain_g_epochs`` MLE epochs; ``pretrain_d_steps`` energy updates with loss (3);
+    Phases: ``pretrain_g_epochs`` MLE epochs; ``pretrain_d_steps`` discriminator units;
     ``adversarial_rounds`` rounds of ``g_steps`` policy-gradient steps of (14) (K = ``n_rollouts``)
-    and ``d_steps`` steps of (3) with margin m. ``objective`` picks the loss pair and
-    ``generator_estimator`` the generator-gradient estimator (only ``ebgan`` / ``rollout`` train
-    today). ``out_dir`` empty means ``runs/<name>``; ``*_every`` = 0 means only at the end.
+    and the discriminator's share of the round. ``objective`` picks the loss pair (``ebgan``: (3)
+    with margin m and (4); ``seqgan``; ``gan_gcl``: docs/family.md) and ``generator_estimator`` the
+    generator-gradient estimator (``rollout``: eq. 14; ``analytic_entropy``: the entropy part
+    per step, :mod:`gan_equiv.train.entropy_gradient`).
+
+    ``d_schedule = "steps"``: a discriminator unit is one minibatch step (``batch_size`` real and
+    ``batch_size`` generated sequences) and a round takes ``d_steps`` of them. ``"seqgan"`` (SeqGAN's
+    code): a unit is one *pool* — ``d_pool`` fresh generator samples, then ``d_epochs`` epochs of
+    minibatches of ``batch_size`` rows, half real and half generated — and a round takes
+    ``d_repeats`` pools (so SeqGAN's 50 pretraining pools are ``pretrain_d_steps = 50``).
+    ``out_dir`` empty means ``runs/<name>``; ``*_every`` = 0 means only at the end.
     """
 
     name: str = "run"
@@ -83,6 +94,10 @@ class TrainConfig(Checked):
     adversarial_rounds: int = 200
     g_steps: int = 1
     d_steps: int = 5
+    d_schedule: DSchedule = "steps"
+    d_pool: int = 10000  # SeqGAN: 10,000 fresh generator samples per pool
+    d_repeats: int = 5  # SeqGAN: 5 pools per adversarial round
+    d_epochs: int = 3  # SeqGAN: 3 epochs over each pool
     n_rollouts: int = 16
     entropy_weight: float = 1.0
     reward_to_go: bool = False
@@ -101,11 +116,9 @@ class TrainConfig(Checked):
     progress: bool = True
 
     def _validate(self) -> None:
-        if not self.name or "/" in self.name or "\\" in self.name:
-            raise invalid(
-                "name", self.name, "must be a non-empty name without slashes", "use e.g. 'oracle_run1'"
-            )
+        _check_run_name(self.name)
         sizes = ("n_items", "horizon", "n_train", "n_test", "batch_size")
+        sizes += ("d_pool", "d_repeats", "d_epochs")
         check_fields(self, positive_int, *sizes, fix="use a positive value")
         if self.n_items < 2:
             raise invalid("n_items", self.n_items, "must be at least 2", "use V >= 2 items")
@@ -119,8 +132,20 @@ class TrainConfig(Checked):
         counts = ("pretrain_g_epochs", "pretrain_d_steps", "adversarial_rounds", "g_steps", "d_steps")
         counts += ("log_every", "eval_every", "checkpoint_every", "seed")
         check_fields(self, non_negative_int, *counts, fix="use 0 or more")
-        if self.data == "file" and not self.data_path:
-            raise invalid("data_path", self.data_path, "is required when data = 'file'", "set data_path")
+        if self.d_schedule == "seqgan" and self.batch_size % 2:
+            raise invalid(
+                "batch_size",
+                self.batch_size,
+                "must be even with d_schedule = 'seqgan' (each minibatch is half real, half generated)",
+                f"use batch_size = {self.batch_size + 1} or d_schedule = 'steps'",
+            )
+        if self.objective == "seqgan" and self.energy.kind == "autoencoder":
+            raise invalid(
+                "energy.kind",
+                "autoencoder",
+                "is non-negative, so SeqGAN's classifier logit −E ≤ 0 caps D(S) at ½",
+                "use energy.kind = 'cnn' (its head is made signed for SeqGAN), 'linear' or 'tabular'",
+            )
         if self.bf16 and self.device == "cpu":
             raise invalid(
                 "bf16", True, "bf16 autocast is CUDA only", "set device = 'cuda'/'auto' or bf16 = false"
@@ -149,6 +174,20 @@ class TrainConfig(Checked):
         if phase not in lengths:
             raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(map(repr, PHASES))}")
         return lengths[phase]
+
+
+def _check_run_name(name: str) -> None:
+    """A run name is one plain path component: not empty, '.', '..', absolute or holding a separator
+    (it names the directory ``runs/<name>``)."""
+    plain = bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+    plain = plain and not PureWindowsPath(name).anchor and not PurePosixPath(name).is_absolute()
+    if not plain:
+        raise invalid(
+            "name",
+            name,
+            "must be a plain name (not empty, '.', '..' or a path: no '/', '\\', drive or NUL)",
+            "use e.g. 'oracle_run1'; to choose the directory set out_dir",
+        )
 
 
 def resolve_device(name: str) -> torch.device:

@@ -22,8 +22,9 @@ Shapes: sequences (N, T), per-step tensors (N, T).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -32,6 +33,8 @@ from gan_equiv.models.policies import SequencePolicy
 from gan_equiv.train.rollouts import check_given, check_weight
 
 Baseline = Tensor | Literal["leave_one_out"] | None
+#: ``call(method, *args)`` runs ``policy.method(*args)``, possibly through a wrapper such as DDP.
+PolicyCall = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,22 @@ class StepTerms:
     step_entropies: Tensor
 
 
-def step_terms(policy: SequencePolicy, sequences: Tensor) -> StepTerms:
+def step_terms(policy: SequencePolicy, sequences: Tensor, *, call: PolicyCall | None = None) -> StepTerms:
     """log p_G(s_t | h_t) and H(p_G(· | h_t)) at every visited prefix, from one teacher-forced pass.
 
     Implements the per-step factors of H(p_G) = Σ_t E_{h_t} H_t(h_t) (chain rule of entropy).
+    ``call(method, *args)`` routes the policy's ``prefix_states`` and ``logits`` (a trainer passes
+    its DDP entry point so that the gradients are averaged over ranks); default: direct calls.
     """
     seqs = check_given(policy, sequences)
     N, T = seqs.shape
-    states = policy.prefix_states(seqs)[:, :-1]  # (N, T, *S): state before s_t
+    run = call if call is not None else (lambda method, *args: getattr(policy, method)(*args))
+    states = run("prefix_states", seqs)[:, :-1]  # (N, T, *S): state before s_t
     flat = states.reshape(N * T, *states.shape[2:])
-    logp = torch.log_softmax(policy.logits(flat), dim=-1)  # (N·T, V)
+    logits = run("logits", flat)  # (N·T, V)
+    if logits.dtype in (torch.float16, torch.bfloat16):  # autocast: the softmax and entropy in float32
+        logits = logits.float()
+    logp = torch.log_softmax(logits, dim=-1)  # (N·T, V)
     chosen = logp.gather(1, seqs.reshape(-1, 1)).view(N, T)
     # H = −Σ_a p log p; items of zero probability contribute 0 (p·log p → 0)
     probs = logp.exp()

@@ -138,6 +138,7 @@ def prepare_run(config: TrainConfig) -> RunSetup:
         return _exact_setup(config)
     if config.data == "oracle":
         return _oracle_setup(config)
-    raise ValueError(
-        f"data={config.data!r} is not available in this version; use 'oracle', 'gibbs' or 'markov'"
+    raise ValueError(  # unreachable through TrainConfig, whose schema admits these three only
+        f"data = {config.data!r} has no run setup; use 'oracle', 'gibbs' or 'markov' (to train on "
+        "sequences of your own, pass them to Trainer(config, train_data) directly)"
     )

@@ -12,8 +12,14 @@ A trainer calls, per run: ``disc = objective.make_discriminator(energy)``; per d
 ``loss, stats = objective.discriminator_loss(disc, real (N, T), fake (M, T), policy)`` (minimize
 ``loss``); per generator step: ``mc_q_values(policy, objective.reward_energy(disc), seqs,
 entropy_weight=objective.entropy_weight(config.entropy_weight), ...)``. ``disc`` may be a DDP
-wrapper in ``discriminator_loss`` (only its ``forward`` is called); ``reward_energy`` wants the
-plain module.
+wrapper in ``discriminator_loss`` (only its ``forward`` is called, once, on the concatenated
+(N + M, T) batch); ``reward_energy`` wants the plain module. Objectives whose loss reads the
+generator's exact log p_G(S) (``needs_log_p_g``: GAN-GCL) accept it precomputed for a whole pool
+(``log_p_g=(real (N,), fake (M,))``), since p_G does not move during discriminator steps.
+
+Every objective's stats include the same two separation metrics, computed on the step's minibatch
+before its update (:func:`separation_stats`): ``d_acc``, the balanced fraction of sequences the
+discriminator classifies correctly, and ``d_gap``, mean "realness" on data minus on p_G samples.
 """
 
 from __future__ import annotations
@@ -55,28 +61,65 @@ def _expect(disc: nn.Module, cls: type, objective: str, fix: str) -> None:
         )
 
 
+def separation_stats(real_score: Tensor, fake_score: Tensor, *, threshold: Tensor | float) -> Stats:
+    """How a discriminator separates data from p_G samples, from a "realness" score (high = real).
+
+    ``d_acc`` = ½·(share of real sequences with score > threshold + share of p_G sequences with
+    score ≤ threshold): balanced accuracy in [0, 1], ½ for a discriminator that cannot tell.
+    ``d_gap`` = mean score on real − mean score on p_G (> 0: real looks more real). The score is
+    −D(S) for an energy (threshold: the midpoint of the two minibatch means, so that d_acc asks
+    whether each sequence sits on its class's side of the midpoint) and the logit ℓ for a classifier
+    (threshold 0: D's own rule D(S) > ½). Shapes (N,), (M,); all outputs detached 0-d float32.
+    """
+    real, fake = real_score.detach().float(), fake_score.detach().float()
+    return {
+        "d_acc": 0.5 * ((real > threshold).float().mean() + (fake <= threshold).float().mean()),
+        "d_gap": real.mean() - fake.mean(),
+    }
+
+
 def _classifier_stats(real_logits: Tensor, fake_logits: Tensor) -> Stats:
     real, fake = real_logits.detach(), fake_logits.detach()
     return {
         "d_real_prob": torch.sigmoid(real).mean(),  # mean D(S) on data: → 1 for a perfect D
         "d_fake_prob": torch.sigmoid(fake).mean(),  # mean D(S) on p_G samples: → 0 for a perfect D
-        "d_accuracy": 0.5 * ((real > 0).float().mean() + (fake <= 0).float().mean()),
+        **separation_stats(real, fake, threshold=0.0),  # ℓ > 0 ⇔ D(S) > ½
     }
+
+
+def _widen(values: Tensor) -> Tensor:
+    """float16/bfloat16 (autocast) → float32; float32 and float64 unchanged."""
+    return values.float() if values.dtype in (torch.float16, torch.bfloat16) else values
+
+
+def _joint_forward(disc: nn.Module, real: Tensor, fake: Tensor, *extra: Tensor) -> tuple[Tensor, Tensor]:
+    """One forward of ``disc`` over the concatenated (N + M, T) batch, split back into (N,), (M,)."""
+    out = disc(torch.cat([real, fake]), *extra)
+    return out[: real.shape[0]], out[real.shape[0] :]
 
 
 class Objective:
     """One member of the family: how the discriminator is built and trained, and what the generator reads."""
 
     name: ClassVar[str]
+    #: Whether :meth:`discriminator_loss` reads the generator's log p_G(S) (GAN-GCL).
+    needs_log_p_g: ClassVar[bool] = False
 
     def make_discriminator(self, energy: SequenceEnergy) -> nn.Module:
         """The discriminator module built around a body energy (its parameters go to the D optimizer)."""
         raise NotImplementedError
 
     def discriminator_loss(
-        self, disc: nn.Module, real: Tensor, fake: Tensor, policy: SequencePolicy
+        self,
+        disc: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        policy: SequencePolicy,
+        *,
+        log_p_g: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Stats]:
-        """(loss to *minimize*, detached stats) on data ``real`` (N, T) and p_G samples ``fake`` (M, T)."""
+        """(loss to *minimize*, detached stats incl. ``d_acc``/``d_gap``) on data ``real`` (N, T) and
+        p_G samples ``fake`` (M, T); ``log_p_g`` (N,), (M,) is used where ``needs_log_p_g``."""
         raise NotImplementedError
 
     def reward_energy(self, disc: nn.Module) -> SequenceEnergy:
@@ -103,16 +146,28 @@ class EBGANObjective(Objective):
         return energy
 
     def discriminator_loss(
-        self, disc: nn.Module, real: Tensor, fake: Tensor, policy: SequencePolicy
+        self,
+        disc: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        policy: SequencePolicy,
+        *,
+        log_p_g: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Stats]:
-        """Eq. (3): E_data D + E_G[m − D]^+, minimized (real energies down, fake ones up to m)."""
-        real_e, fake_e = disc(real), disc(fake)  # (N,), (M,)
+        """Eq. (3): E_data D + E_G[m − D]^+, minimized (real energies down, fake ones up to m).
+
+        ``d_acc`` thresholds −D at the midpoint of the two minibatch mean energies."""
+        real_e, fake_e = _joint_forward(disc, real, fake)  # (N,), (M,)
+        real_e, fake_e = _widen(real_e), _widen(fake_e)  # bf16 outputs → float32 loss
         loss = ebgan_discriminator_loss(real_e, fake_e, margin=self.margin)
+        real_d, fake_d = real_e.detach(), fake_e.detach()
+        midpoint = -0.5 * (real_d.mean() + fake_d.mean())  # on the score −D
         return loss, {
             "d_loss": loss.detach(),
-            "energy_real": real_e.detach().mean(),
-            "energy_fake": fake_e.detach().mean(),
-            "fake_below_margin": (fake_e.detach() < self.margin).float().mean(),
+            "energy_real": real_d.mean(),
+            "energy_fake": fake_d.mean(),
+            "fake_below_margin": (fake_d < self.margin).float().mean(),
+            **separation_stats(-real_d, -fake_d, threshold=midpoint),
         }
 
     def reward_energy(self, disc: nn.Module) -> SequenceEnergy:
@@ -138,11 +193,18 @@ class SeqGANObjective(Objective):
         return SeqGANClassifier(energy)
 
     def discriminator_loss(
-        self, disc: nn.Module, real: Tensor, fake: Tensor, policy: SequencePolicy
+        self,
+        disc: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        policy: SequencePolicy,
+        *,
+        log_p_g: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Stats]:
         """Negative of (1): E_data softplus(−ℓ) + E_G softplus(ℓ), minimized (real logits up, fake down)."""
         _expect(disc, SeqGANClassifier, self.name, "use make_discriminator(energy)")
-        real_l, fake_l = disc(real), disc(fake)  # (N,), (M,) logits
+        real_l, fake_l = _joint_forward(disc, real, fake)  # (N,), (M,) logits
+        real_l, fake_l = _widen(real_l), _widen(fake_l)  # bf16 outputs → float32 loss
         loss = seqgan_discriminator_loss(real_l, fake_l)
         return loss, {"d_loss": loss.detach(), **_classifier_stats(real_l, fake_l)}
 
@@ -162,6 +224,7 @@ class GANGCLObjective(Objective):
 
     init_log_z: float = 0.0
     name: ClassVar[str] = "gan_gcl"
+    needs_log_p_g: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "init_log_z", finite_float(self.init_log_z, "init_log_z"))
@@ -171,13 +234,29 @@ class GANGCLObjective(Objective):
         return GANGCLDiscriminator(energy, init_log_z=self.init_log_z)
 
     def discriminator_loss(
-        self, disc: nn.Module, real: Tensor, fake: Tensor, policy: SequencePolicy
+        self,
+        disc: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        policy: SequencePolicy,
+        *,
+        log_p_g: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Stats]:
-        """Log-loss on ℓ = −c − log Z − log p_G (log p_G of the current policy, detached), minimized."""
+        """Log-loss on ℓ = −c − log Z − log p_G (log p_G of the current policy, detached), minimized:
+        real logits up (c and log Z down on data), fake logits down. ``log_p_g`` = (real (N,),
+        fake (M,)) precomputed, else computed here."""
         _expect(disc, GANGCLDiscriminator, self.name, "use make_discriminator(energy)")
-        with torch.no_grad():
-            real_lp, fake_lp = policy.log_prob(real), policy.log_prob(fake)  # (N,), (M,)
-        real_l, fake_l = disc(real, real_lp), disc(fake, fake_lp)
+        if log_p_g is None:
+            with torch.no_grad():
+                log_p_g = (policy.log_prob(real), policy.log_prob(fake))  # (N,), (M,)
+        real_lp, fake_lp = (lp.detach() for lp in log_p_g)
+        if real_lp.shape != (real.shape[0],) or fake_lp.shape != (fake.shape[0],):
+            raise ValueError(
+                f"log_p_g must be (N,), (M,) = ({real.shape[0]},), ({fake.shape[0]},); got "
+                f"{tuple(real_lp.shape)}, {tuple(fake_lp.shape)} — pass policy.log_prob of each side"
+            )
+        real_l, fake_l = _joint_forward(disc, real, fake, torch.cat([real_lp, fake_lp]))
+        real_l, fake_l = _widen(real_l), _widen(fake_l)  # bf16 outputs → float32 loss
         loss = seqgan_discriminator_loss(real_l, fake_l)
         log_z = _plain(disc).log_z.detach()
         stats = {

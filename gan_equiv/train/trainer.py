@@ -1,21 +1,27 @@
-"""EB-SeqGAN training (the paper's Algorithm 1): MLE pretraining, energy pretraining, adversarial rounds.
+"""The trainer of the GAN ⇄ IRL family (the paper's Algorithm 1): MLE pretraining, discriminator
+pretraining, adversarial rounds — for EB-SeqGAN, SeqGAN and GAN-GCL alike.
 
 Phases, in order, each made of *units* counted in :class:`~gan_equiv.train.run_log.Progress` (so a
 run can stop after any unit and resume exactly):
 
 1. ``mle``: ``pretrain_g_epochs`` epochs of maximum likelihood (teacher forcing) on the data;
-2. ``d_pretrain``: ``pretrain_d_steps`` energy updates with the EBGAN loss (3) against samples of p_G;
+2. ``d_pretrain``: ``pretrain_d_steps`` discriminator units (one minibatch step, or one SeqGAN pool
+   with ``d_schedule = "seqgan"``) of the objective's loss against samples of p_G;
 3. ``adversarial``: ``adversarial_rounds`` rounds of ``g_steps`` generator updates — the policy
-   gradient of eq. (14) with Q from vectorized Monte-Carlo rollouts
-   (:func:`gan_equiv.train.rollouts.mc_q_values`) — and ``d_steps`` energy updates with (3), margin m.
+   gradient of eq. (14) on the objective's reward energy, with Q from vectorized Monte-Carlo
+   rollouts (:func:`gan_equiv.train.rollouts.mc_q_values`) or the analytic-entropy estimator — and
+   the round's discriminator units (``d_steps`` steps, or ``d_repeats`` pools).
 
-:meth:`Trainer.run` runs up to n units of one phase (the way other code drives training);
-:meth:`Trainer.fit` runs (or continues) all of them. The energy is built when a phase first needs
-it, from the random state construction left, so an MLE-only run never builds one and a lazily
-built energy equals an eagerly built one. Each step sets the train/eval modes it needs and puts
-back the modes it found.
+The objective (:func:`gan_equiv.train.objectives.make_objective`) supplies the discriminator built
+around the energy, its loss, the generator's reward energy and its entropy weight; the steps are in
+:mod:`gan_equiv.train.adversarial`. :meth:`Trainer.run` runs up to n units of one phase (the way
+other code drives training); :meth:`Trainer.fit` runs (or continues) all of them. The energy is
+built when a phase first needs it, from the random state construction left, so an MLE-only run
+never builds one and a lazily built energy equals an eagerly built one. Each step sets the
+train/eval modes it needs and puts back the modes it found.
 
-The trainer knows nothing of imitation learning: it calls the losses and records what they return;
+The trainer knows nothing of imitation learning: it calls the losses and records what they return
+(every round logs ``d_acc`` and ``d_gap``, how the discriminator separates data from p_G samples);
 an optional ``evaluator(trainer) → dict`` adds problem-specific metrics (exact KL, NLL-oracle …).
 With ``distributed=`` (``torchrun``; docs/scaling.md) the same steps run data-parallel, each rank on
 its shard of every global batch (:class:`~gan_equiv.train.batch_split.BatchSplit`), rank 0 alone
@@ -26,54 +32,61 @@ from __future__ import annotations
 
 import contextlib
 import time
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gan_equiv.checks import check_item_tensor, choice, non_negative_int
-from gan_equiv.losses import ebgan_discriminator_loss, policy_gradient_surrogate
 from gan_equiv.models.builders import ConstantEnergy, build_energy, build_generator
-from gan_equiv.models.energies import SequenceEnergy
+from gan_equiv.models.energies import CNNEnergy, SequenceEnergy
 from gan_equiv.models.policies import SequencePolicy
+from gan_equiv.train import adversarial
 from gan_equiv.train.batch_split import BatchSplit, check_job
 from gan_equiv.train.checkpoint import checkpoint_path
-from gan_equiv.train.config_types import PHASES, TrainConfig
+from gan_equiv.train.config_types import PHASES, DSchedule, EstimatorName, TrainConfig
 from gan_equiv.train.distributed import DistContext, MethodCall, barrier, collectives, wrap_ddp
+from gan_equiv.train.objectives import OBJECTIVES, Objective, make_objective
 from gan_equiv.train.optim import adam, clip_gradients, step_modes
-from gan_equiv.train.rollouts import mc_q_values
 from gan_equiv.train.run_log import MetricsLog, Progress, postfix, progress_bar
 from gan_equiv.train.trainer_state import resume_trainer, write_trainer_checkpoint
 
 Evaluator = Callable[["Trainer"], dict[str, float]]
 
-#: What this trainer can train today; other accepted config values are refused at construction.
-TRAINABLE = {"objective": ("ebgan",), "generator_estimator": ("rollout",)}
+#: The settings this trainer implements, per config key (every value the schema accepts).
+IMPLEMENTED: dict[str, tuple[str, ...]] = {
+    "objective": OBJECTIVES,
+    "generator_estimator": typing.get_args(EstimatorName),
+    "d_schedule": typing.get_args(DSchedule),
+}
 
 
 def check_trainable(config: TrainConfig) -> None:
-    """Refuse (``ValueError``) an ``objective`` / ``generator_estimator`` the trainer cannot run yet:
-    it trains the EBGAN pair (3)/(4) with the rollout estimator of eq. (14)."""
-    for key, ok in TRAINABLE.items():
+    """Refuse (``ValueError``) an ``objective`` / ``generator_estimator`` / ``d_schedule`` this trainer
+    does not implement, naming the ones it does (every value the config schema accepts trains)."""
+    for key, ok in IMPLEMENTED.items():
         value = getattr(config, key)
         if value not in ok:
             raise ValueError(
-                f"{key} = {value!r} is a valid setting, but the trainer does not train it yet (it trains "
-                f"{', '.join(map(repr, ok))}); set {key} = {ok[0]!r}"
+                f"{key} = {value!r} is not implemented by the trainer; "
+                f"choose one of {', '.join(map(repr, ok))}"
             )
 
 
 class Trainer:
-    """EB-SeqGAN trainer for one :class:`TrainConfig` and a tensor of training sequences (N, T).
+    """Trainer of one :class:`TrainConfig` (any objective, estimator and D schedule) on a tensor of
+    training sequences (N, T).
 
     Args:
         config: the run's configuration.
         train_data: int64 training sequences, shape (N, T), items in 0 … V−1.
         evaluator: optional ``trainer → {metric: value}`` called every ``eval_every`` rounds.
         policy: a pre-built generator (default: built from the config).
-        energy: a pre-built energy (default: built from the config when a phase first needs it).
+        energy: a pre-built energy, the discriminator's body (default: built from the config when a
+            phase first needs it; for ``objective = "seqgan"`` a CNN is built with a signed head).
         distributed: this process's place in a data-parallel job (:func:`gan_equiv.train.distributed.
             init_from_env`); None (default) trains in this process alone. When given, every rank
             must make the same calls (steps, ``run``, ``fit``, ``save`` are collective).
@@ -109,6 +122,7 @@ class Trainer:
         self.sample_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.data_gen = torch.Generator().manual_seed(config.seed + 2)
         self.evaluator = evaluator
+        self.objective: Objective = make_objective(config.objective, margin=config.margin)
         self.progress = Progress()
         self.run_dir = config.run_dir
         self.log = MetricsLog(self.run_dir / f"metrics.{config.log_format}", config.log_format)
@@ -117,7 +131,8 @@ class Trainer:
         # DDP views of the models (same parameters); the plain modules stay in .policy / .energy
         self._policy_ddp = None if distributed is None else wrap_ddp(MethodCall(self.policy), distributed)
         self._energy: SequenceEnergy | None = None
-        self._energy_ddp: torch.nn.Module | None = None
+        self._disc: nn.Module | None = None
+        self._disc_ddp: nn.Module | None = None
         self._reward_energy: SequenceEnergy | None = None
         self._d_opt: torch.optim.Adam | None = None
         if energy is not None:
@@ -136,51 +151,74 @@ class Trainer:
 
     @property
     def energy(self) -> SequenceEnergy:
-        """The energy D of eq. (3), built on first use from the random state construction left
+        """The energy: D of eq. (3) (``ebgan``), the classifier's body with logit −E (``seqgan``) or
+        the cost c (``gan_gcl``). Built on first use from the random state construction left
         (torch's global random state is not touched), so it does not depend on when it is built."""
         if self._energy is None:
             with torch.random.fork_rng(devices=[]):
                 torch.set_rng_state(self._energy_init_state)
                 spec = self.config.energy
                 built = build_energy(spec, n_items=self.config.n_items, horizon=self.config.horizon)
+            if self.objective.name == "seqgan" and isinstance(built, CNNEnergy):
+                built.nonnegative = False  # a signed head: a softplus would cap SeqGAN's D(S) at ½
             self._install_energy(built)
         assert self._energy is not None
         return self._energy
 
     @property
+    def discriminator(self) -> nn.Module:
+        """``objective.make_discriminator(energy)``: the energy (``ebgan``), SeqGAN's classifier, or
+        GAN-GCL's cost + learned log Z; its parameters are those the D optimizer trains. GAN-GCL's
+        log Z starts at :func:`~gan_equiv.train.adversarial.centered_log_z` of the generator as it
+        is when the discriminator is built."""
+        _ = self.energy
+        return self._disc  # type: ignore[return-value]  # set with the energy
+
+    @property
+    def disc_entry(self) -> nn.Module:
+        """What D steps call: the discriminator, or its DDP wrapper on W ranks."""
+        _ = self.energy
+        return self._disc_ddp if self._disc_ddp is not None else self._disc  # type: ignore[return-value]
+
+    @property
     def d_opt(self) -> torch.optim.Adam:
-        """Adam over the energy's parameters (builds the energy if needed)."""
+        """Adam over the discriminator's parameters (GAN-GCL's log Z included; builds it if needed)."""
         _ = self.energy
         return self._d_opt  # type: ignore[return-value]  # set with the energy
 
     @property
     def reward_energy(self) -> SequenceEnergy:
-        """The energy inside Q of eq. (14): the energy, or D ≡ 0 with ``constant_reward``."""
+        """The energy inside Q of eq. (14): ``objective.reward_energy(disc)``, or D ≡ 0 with
+        ``constant_reward`` (the control, for every objective)."""
         _ = self.energy
         return self._reward_energy  # type: ignore[return-value]  # set with the energy
 
     def _install_energy(self, energy: SequenceEnergy) -> None:
         cfg = self.config
         self._energy = energy.to(self.device)
-        self._d_opt = adam(self._energy, cfg.d_optim)
+        self._disc = self.objective.make_discriminator(self._energy).to(self.device)
+        if self.objective.needs_log_p_g:  # GAN-GCL: start log Z where D ≈ ½ on p_G (not at 0)
+            log_z = adversarial.centered_log_z(self._disc, self.policy, seed=cfg.seed + 3)
+            with torch.no_grad():
+                self._disc.log_z.copy_(log_z)
+        self._d_opt = adam(self._disc, cfg.d_optim)
         constant = ConstantEnergy(cfg.n_items, cfg.horizon).to(self.device) if cfg.constant_reward else None
-        self._reward_energy = constant or self._energy
+        self._reward_energy = constant or self.objective.reward_energy(self._disc)
         if self.dist is not None:
-            self._energy_ddp = wrap_ddp(self._energy, self.dist)
+            self._disc_ddp = wrap_ddp(self._disc, self.dist)
 
     # --- autocast and DDP entry points ------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16 autocast with ``bf16`` on CUDA; nothing otherwise."""
         if self.config.bf16 and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _step_log_probs(self, seqs: Tensor) -> Tensor:
+    def policy_call(self, method: str, *args: Any) -> Any:
+        """``policy.method(*args)`` — through DDP on W ranks, so that its gradients are averaged."""
         if self._policy_ddp is None:
-            return self.policy.step_log_probs(seqs)
-        return self._policy_ddp("step_log_probs", seqs)
-
-    def _energy_of(self, seqs: Tensor) -> Tensor:
-        return self.energy(seqs) if self._energy_ddp is None else self._energy_ddp(seqs)
+            return getattr(self.policy, method)(*args)
+        return self._policy_ddp(method, *args)
 
     # --- single updates -------------------------------------------------------------------------
     def _data_batches(self) -> Iterator[Tensor]:
@@ -201,8 +239,8 @@ class Trainer:
         with step_modes((self.policy, True)):
             for batch in self._data_batches():
                 rows, n = self.split.rows(batch)  # the whole batch in one process
-                with self._autocast():
-                    nll = -self._step_log_probs(rows).float().mean()  # minimized
+                with self.autocast():
+                    nll = -self.policy_call("step_log_probs", rows).float().mean()  # minimized
                 self.g_opt.zero_grad(set_to_none=True)
                 self.split.backward(nll, n, batch.shape[0])
                 clip_gradients(self.policy, self.config.g_optim.grad_clip)
@@ -215,64 +253,18 @@ class Trainer:
         return {"mle_nll_per_token": total / count}
 
     def energy_step(self) -> dict[str, Tensor]:
-        """One step of eq. (3) on a data batch and a p_G batch: D *minimizes* E_data D + E_G[m − D]^+."""
-        B, m = self.config.batch_size, self.config.margin
-        with step_modes((self.policy, False), (self.energy, True)):
-            real, n = self.split.rows(self._data_batch())  # indices drawn for the global batch
-            fake = self.split.sample(self.policy, B, self.sample_gen)
-            with self._autocast():
-                real_e = self._energy_of(real).float()  # (n,)
-                fake_e = self._energy_of(fake).float()  # (n,)
-                loss = ebgan_discriminator_loss(real_e, fake_e, margin=m)  # minimized by D
-            self.d_opt.zero_grad(set_to_none=True)
-            self.split.backward(loss, n, B)
-            clip_gradients(self.energy, self.config.d_optim.grad_clip)
-            self.d_opt.step()
-        out = {
-            "d_loss": loss.detach(),
-            "energy_real": real_e.detach().mean(),
-            "energy_fake": fake_e.detach().mean(),
-            "fake_below_margin": (fake_e.detach() < m).float().mean(),
-        }
-        return self.split.reduce(out, n, B)
+        """One discriminator step of the objective's loss (minimized by D; eq. 3 for ``ebgan``) on
+        ``batch_size`` data rows and as many p_G samples, whatever ``d_schedule``."""
+        return adversarial.discriminator_units(self, 1, schedule="steps")
+
+    def discriminator_units(self, units: int = 1) -> dict[str, Tensor]:
+        """``units`` units of the D schedule (steps, or SeqGAN pools): mean loss and stats (d_acc, d_gap)."""
+        return adversarial.discriminator_units(self, units)
 
     def generator_step(self) -> dict[str, Tensor]:
-        """One policy-gradient step of eq. (14): the generator *minimizes* E_G[D + w·log p_G].
-
-        Q̂ comes from K vectorized rollouts per prefix (full return, or reward-to-go); with
-        ``baseline`` the leave-one-out batch mean of Q̂_t is subtracted (unbiased).
-        """
-        cfg = self.config
-        B = cfg.batch_size
-        with step_modes((self.policy, True), (self.reward_energy, False)):  # no dropout inside Q
-            seqs = self.split.sample(self.policy, B, self.sample_gen)  # (n, T); n = B in one process
-            n = seqs.shape[0]
-            with self._autocast():
-                q = mc_q_values(
-                    self.policy,
-                    self.reward_energy,
-                    seqs,
-                    n_rollouts=cfg.n_rollouts,
-                    entropy_weight=cfg.entropy_weight,
-                    mode="reward_to_go" if cfg.reward_to_go else "full",
-                    generator=self.sample_gen,
-                    shard=self.split.rollout_shard(B),
-                )  # (n, T) float64
-            if cfg.baseline and B > 1:
-                q = q - (self.split.column_sums(q) - q) / (B - 1)  # leave-one-out over the global batch
-            with self._autocast():
-                step_lp = self._step_log_probs(seqs).float()  # (n, T)
-                surrogate = policy_gradient_surrogate(step_lp, q.float())  # minimized
-            self.g_opt.zero_grad(set_to_none=True)
-            self.split.backward(surrogate, n, B)
-            clip_gradients(self.policy, cfg.g_optim.grad_clip)
-            self.g_opt.step()
-        out = {
-            "g_surrogate": surrogate.detach(),
-            "q_mean": q.mean().float(),
-            "sample_log_prob": step_lp.detach().sum(dim=1).mean(),
-        }
-        return self.split.reduce(out, n, B)
+        """One policy-gradient step of eq. (14) for the objective and ``generator_estimator``: the
+        generator *minimizes* E_G[reward energy + w·log p_G] (:func:`.adversarial.generator_step`)."""
+        return adversarial.generator_step(self)
 
     # --- phases -------------------------------------------------------------------------------
     def _run_unit(self, phase: str) -> dict[str, Tensor]:
@@ -281,12 +273,12 @@ class Trainer:
         if phase == "mle":
             out = self.mle_epoch()
         elif phase == "d_pretrain":
-            out = self.energy_step()
+            out = self.discriminator_units(1)
         else:
             for _ in range(self.config.g_steps):
                 out.update(self.generator_step())
-            for _ in range(self.config.d_steps):
-                out.update(self.energy_step())
+            cfg = self.config
+            out.update(self.discriminator_units(cfg.d_steps if cfg.d_schedule == "steps" else cfg.d_repeats))
         self.progress.advance(phase)
         return out
 
@@ -313,10 +305,11 @@ class Trainer:
     def run(self, phase: str, units: int | None = None) -> list[dict[str, Any]]:
         """Run up to ``units`` more units of ``phase`` (None: the rest of it); return the logged rows.
 
-        ``phase`` is ``"mle"`` (epochs), ``"d_pretrain"`` (energy steps of eq. 3) or
-        ``"adversarial"`` (rounds of eq. 14 and eq. 3). Phases run in Algorithm 1's order: an
-        earlier phase with units left is a ``ValueError``. A unit is logged every ``log_every``
-        units and at the end of the phase; checkpoints follow ``checkpoint_every``.
+        ``phase`` is ``"mle"`` (epochs), ``"d_pretrain"`` (discriminator units: steps or SeqGAN
+        pools) or ``"adversarial"`` (rounds of eq. 14 and the discriminator's units). Phases run
+        in Algorithm 1's order: an earlier phase with units left is a ``ValueError``. A unit is
+        logged every ``log_every`` units and at the end of the phase; checkpoints follow
+        ``checkpoint_every``.
         """
         choice(phase, "phase", PHASES)
         if units is not None:
@@ -369,8 +362,8 @@ class Trainer:
         return {"sample": self.sample_gen, "data": self.data_gen}
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write a checkpoint atomically (default: ``run_dir/ckpt_<step>.pt``); the energy and its
-        optimizer are included once built.
+        """Write a checkpoint atomically (default: ``run_dir/ckpt_<step>.pt``); the discriminator (the
+        energy, with GAN-GCL's log Z) and its optimizer are included once built.
 
         On W ranks this is collective: rank 0 writes (its models, optimizers and shared generator
         states are those of every rank), then all ranks wait for the file; all return its path.

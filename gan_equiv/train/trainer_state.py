@@ -1,9 +1,13 @@
 """A trainer's state in a checkpoint: which models, optimizers and random streams are saved, and
 how a checkpoint is fitted back into a :class:`~gan_equiv.train.trainer.Trainer`.
 
-The policy and its optimizer are always saved; the energy and its optimizer once built (an
-MLE-only run has none). The progress counters go under ``extra``; the configuration is stored
-whole (``objective`` included) and checked on resume against :data:`RESUME_KEYS`.
+The policy and its optimizer are always saved; once built, the discriminator and its optimizer
+under the name ``"energy"`` (an MLE-only run has none). The discriminator is the objective's module
+around the energy: the energy itself for ``ebgan`` (so its keys are the energy's), SeqGAN's
+classifier (``body.*``) or GAN-GCL's cost and learned log Z (``cost_net.*``, ``log_z``), so GAN-GCL's
+log Z and its Adam moments are saved and restored with the rest. The progress counters go under
+``extra``; the configuration is stored whole (``objective`` included) and checked on resume
+against :data:`RESUME_KEYS`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ RESUME_KEYS = (*ARCHITECTURE_KEYS, "objective")
 def _parts(trainer: Any, with_energy: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     models: dict[str, torch.nn.Module] = {"policy": trainer.policy}
     optimizers: dict[str, torch.optim.Optimizer] = {"policy": trainer.g_opt}
-    if with_energy:
-        models["energy"], optimizers["energy"] = trainer.energy, trainer.d_opt
+    if with_energy:  # the discriminator: the energy, plus log Z for GAN-GCL
+        models["energy"], optimizers["energy"] = trainer.discriminator, trainer.d_opt
     return models, optimizers
 
 
