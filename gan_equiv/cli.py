@@ -120,8 +120,10 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
         if config.pretrain_d_steps or config.adversarial_rounds:  # else no energy is ever built
             say(f"energy {type(trainer.energy).__name__} ({count_parameters(trainer.energy)} params)")
         if resume is not None:
-            trainer.resume(resume)
+            review = trainer.resume(resume, allow_config_change=args.allow_config_change)
             say(f"resumed from {resume} at step {trainer.progress.step}")
+            for key, before, now in (*review.refused, *review.applied):
+                say(f"  {key}: {before!r} in the checkpoint -> {now!r} now")
         rows = trainer.fit()
         if rows:
             last = {k: v for k, v in rows[-1].items() if isinstance(v, float)}
@@ -217,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         default=None,
         help="checkpoint to resume (alone: the newest intact one in the run folder, naming any it skips)",
+    )
+    train.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="resume even where the experiment's keys (data, seed, sizes, objective) differ from the "
+        "checkpoint's; the differences are printed",
     )
     train.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (1 is fastest for tiny problems)"

@@ -251,8 +251,8 @@ def test_oracle_run_can_use_seqgan_published_parameters(tmp_path: Path) -> None:
     for a, b in zip(setup.oracle.to_seqgan_params(), source.to_seqgan_params(), strict=True):
         assert (a == b).all()
     wrong = apply_overrides(config, {"n_items": 21})
-    with pytest.raises(ValueError, match="V=20"):
-        prepare_run(wrong)
+    with pytest.raises(ValueError, match=r"has shape \(20, 32\), expected \(21, 32\) for V=21"):
+        prepare_run(wrong)  # the file's V=20 is refused before any array is built
 
 
 # --- Trainer.run: phases driven unit by unit ---------------------------------------------------------

@@ -102,7 +102,7 @@ def _exact_setup(config: TrainConfig) -> RunSetup:
 
 def _oracle_setup(config: TrainConfig, *, n_eval: int = 1000) -> RunSetup:
     if config.data_path:  # SeqGAN's published oracle (target_params_py3.pkl), loaded safely
-        oracle = load_seqgan_oracle(config.data_path, horizon=config.horizon)
+        oracle = load_seqgan_oracle(config.data_path, horizon=config.horizon, n_items=config.n_items)
         if oracle.n_items != config.n_items:
             raise ValueError(
                 f"the oracle in {config.data_path} has V={oracle.n_items} items but "

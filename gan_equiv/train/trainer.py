@@ -47,10 +47,12 @@ from gan_equiv.models.policies import SequencePolicy
 from gan_equiv.train import adversarial
 from gan_equiv.train.batch_split import BatchSplit, check_job
 from gan_equiv.train.checkpoint import checkpoint_path
+from gan_equiv.train.checkpoint_restore import ConfigReview
 from gan_equiv.train.config_types import PHASES, DSchedule, EstimatorName, TrainConfig
 from gan_equiv.train.distributed import DistContext, MethodCall, barrier, collectives, wrap_ddp
 from gan_equiv.train.objectives import OBJECTIVES, Objective, make_objective
 from gan_equiv.train.optim import adam, clip_gradients, step_modes
+from gan_equiv.train.rng_state import seed_global_rngs
 from gan_equiv.train.run_log import MetricsLog, Progress, postfix, progress_bar
 from gan_equiv.train.trainer_state import resume_trainer, write_trainer_checkpoint
 
@@ -109,7 +111,7 @@ class Trainer:
         if distributed is not None:
             check_job(config, distributed)
         sizes = {"n_items": config.n_items, "horizon": config.horizon}
-        torch.manual_seed(config.seed)  # parameter initialization
+        seed_global_rngs(config.seed)  # parameter initialization (torch) and python's random
         self.policy = (policy or build_generator(config.generator, **sizes)).to(self.device)
         self._energy_init_state = torch.get_rng_state()  # the energy's draws start here
         # validated on the CPU (a clear error naming the bad id), then moved once
@@ -377,11 +379,17 @@ class Trainer:
             barrier(self.dist)
         return target
 
-    def resume(self, path: str | Path) -> None:
+    def resume(self, path: str | Path, *, allow_config_change: bool = False) -> ConfigReview:
         """Load a checkpoint of a compatible run; training continues exactly where it stopped.
 
-        The checkpoint must agree on the architecture and the ``objective``. On W ranks every rank
-        loads the same file; a checkpoint written by any number of ranks (or by one process) fits,
-        because the shared generator states do not depend on W.
+        The checkpoint must agree on the keys that define the experiment (data, seed, sizes,
+        ``objective`` …) unless ``allow_config_change``; other keys (rounds, logging, learning
+        rates) take this run's values. The metrics log is cut back to the checkpoint's step, so
+        no step is logged twice. On W ranks every rank loads the same file; a checkpoint written
+        by any number of ranks (or by one process) fits, because the shared generator states do
+        not depend on W. Returns how the configuration differs from the checkpoint's.
         """
-        self.progress = resume_trainer(self, path)
+        self.progress, review = resume_trainer(self, path, allow_config_change=allow_config_change)
+        if self.is_main:
+            self.log.trim(self.progress.step)
+        return review

@@ -6,8 +6,10 @@ under the name ``"energy"`` (an MLE-only run has none). The discriminator is the
 around the energy: the energy itself for ``ebgan`` (so its keys are the energy's), SeqGAN's
 classifier (``body.*``) or GAN-GCL's cost and learned log Z (``cost_net.*``, ``log_z``), so GAN-GCL's
 log Z and its Adam moments are saved and restored with the rest. The progress counters go under
-``extra``; the configuration is stored whole (``objective`` included) and checked on resume
-against :data:`RESUME_KEYS`.
+``extra``; the configuration is stored whole and checked on resume: keys that define the experiment
+(:data:`~gan_equiv.train.checkpoint_restore.EXPERIMENT_KEYS`: data, seed, sizes, objective …) must
+agree unless the change is allowed; the others (rounds, logging, learning rates …) take the new
+values, the learning rates included.
 """
 
 from __future__ import annotations
@@ -19,13 +21,10 @@ from typing import Any
 import torch
 
 from gan_equiv.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gan_equiv.train.checkpoint_restore import ARCHITECTURE_KEYS, check_compatible, restore
+from gan_equiv.train.checkpoint_restore import ConfigReview, check_compatible, restore
 from gan_equiv.train.config import ConfigError, config_from_dict, config_to_dict
 from gan_equiv.train.rng_state import capture_rng_states
 from gan_equiv.train.run_log import Progress
-
-#: Config keys a checkpoint must share with the run that resumes it.
-RESUME_KEYS = (*ARCHITECTURE_KEYS, "objective")
 
 
 def _parts(trainer: Any, with_energy: bool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -50,15 +49,21 @@ def write_trainer_checkpoint(trainer: Any, target: Path) -> Path:
     )
 
 
-def resume_trainer(trainer: Any, path: str | Path) -> Progress:
-    """Load ``path`` into the trainer in place (building its energy if the checkpoint has one) and
-    return the saved progress. Older checkpoints lacking newer config keys take their defaults."""
+def resume_trainer(
+    trainer: Any, path: str | Path, *, allow_config_change: bool = False
+) -> tuple[Progress, ConfigReview]:
+    """Load ``path`` into the trainer in place (building its energy if the checkpoint has one);
+    return the saved progress and how the configuration differs (``applied``: keys that take the new
+    value; ``refused``: experiment keys, an error unless ``allow_config_change``). Older
+    checkpoints lacking newer config keys take their defaults."""
     ckpt = load_checkpoint(path, map_location=trainer.device)
     try:
         saved = config_to_dict(config_from_dict(ckpt.config))
     except ConfigError as err:
         raise CheckpointError(f"{ckpt.path} holds a configuration this code cannot read: {err}") from None
-    check_compatible(saved, config_to_dict(trainer.config), RESUME_KEYS)
+    review = check_compatible(
+        saved, config_to_dict(trainer.config), allow_config_change=allow_config_change
+    )
     models, optimizers = _parts(trainer, "energy" in ckpt.models)
     restore(ckpt, models, optimizers, torch_generators=trainer.rng_streams)
-    return Progress(**{k: int(v) for k, v in ckpt.extra["progress"].items()})
+    return Progress(**{k: int(v) for k, v in ckpt.extra["progress"].items()}), review
