@@ -157,8 +157,13 @@ def test_toml_bad_values_and_syntax(tmp_path: Path) -> None:
         load_config(write(tmp_path, "generator = 3\n"))
     with pytest.raises(ValueError, match=r"not valid TOML"):
         load_config(write(tmp_path, "margin = = 2\n"))
-    with pytest.raises(ValueError, match=r"does not exist"):
+    with pytest.raises(ValueError, match=r"does not exist; give a TOML file"):
         load_config(tmp_path / "missing.toml")
+    with pytest.raises(ValueError, match=r"is a folder; give a TOML file"):
+        load_config(tmp_path)
+    (tmp_path / "latin1.toml").write_bytes("name = 'caf\xe9'\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"is not UTF-8 text \(byte 11: invalid continuation byte\)"):
+        load_config(tmp_path / "latin1.toml")
 
 
 def test_toml_integer_for_float_is_accepted(tmp_path: Path) -> None:

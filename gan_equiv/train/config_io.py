@@ -58,10 +58,17 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 def load_config(path: str | Path) -> TrainConfig:
     """Read a TOML file: top-level keys plus [generator], [energy], [g_optim], [d_optim] tables."""
     p = Path(path)
+    fix = "give a TOML file, e.g. configs/tiny_exact.toml"
+    if p.is_dir():
+        raise ConfigError(f"config file {str(p)!r} is a folder; {fix}")
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist")
+        raise ConfigError(f"config file {str(p)!r} does not exist; {fix}")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {str(p)!r} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {err}") from None
     try:
