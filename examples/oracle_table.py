@@ -1,25 +1,30 @@
-"""The SeqGAN synthetic-oracle table: MLE vs EB-SeqGAN (w = 1, the paper), w = 0, constant reward.
+"""The SeqGAN synthetic-oracle table: MLE and the GAN ⇄ IRL family on equal terms.
 
-A random LSTM oracle (SeqGAN's sizes by default: V = 5000, T = 20, emb 32, hidden 32, all
-parameters N(0, 1)) generates the training sequences. Every variant starts from the *same* MLE-
-pretrained GRU generator (behaviour cloning); the adversarial variants then pretrain the CNN energy
-with the EBGAN loss (3) and run adversarial rounds (policy gradient of eq. 14 with K vectorized
-rollouts, D-steps of eq. 3):
+An LSTM oracle (SeqGAN's published one with ``--oracle-params save/target_params_py3.pkl``, else
+a random one of SeqGAN's sizes) generates the training sequences. Every variant starts from the
+*same* MLE-pretrained generator (behaviour cloning), then pretrains its discriminator and runs the
+same number of adversarial rounds with the same K, batch, optimizers, estimator options and seed:
 
-- ``mle``            — the pretrained generator, no adversarial training;
-- ``ebseqgan_w1``    — EB-SeqGAN with ψ = −H(p_G) (entropy weight 1, the paper's choice);
-- ``ebseqgan_w0``    — EB-SeqGAN without the entropy term (plain EBGAN generator objective);
-- ``constant_reward``— D ≡ 0 in the reward (entropy weight 1): what the generator does with no
-  signal from the energy.
+- ``mle``               — the pretrained generator, no adversarial training;
+- ``seqgan``            — SeqGAN: classifier D, reward D(S) through the rollouts of eq. (14);
+- ``ebseqgan``          — EB-SeqGAN, the paper: energy D, loss (3), ψ = −H (w = 1), rollout Q;
+- ``ebseqgan_analytic`` — the same objective with the analytic-entropy (low-variance) estimator;
+- ``gan_gcl``           — GAN-GCL: D = ẽ/(ẽ + p_G) with a learned cost and log Z;
+- ``constant_reward``   — D ≡ 0 in the reward (w = 1): what the generator does with no signal
+  from the discriminator (the control);
+- ``ebseqgan_w0``       — EB-SeqGAN without the entropy term (on request).
 
-Reported for each: NLL-oracle (mean per-token NLL of generated samples under the oracle; SeqGAN's
-metric, which rewards collapse), NLL-test (per-token NLL of held-out oracle samples under the
-generator), entropy per token of p_G, distinct-2, and wall time. The oracle's own entropy rate is
-printed as the reference: NLL-oracle below it with NLL-test above it means sharpening/collapse.
+Reported for each: NLL-oracle (SeqGAN's metric: per-token NLL of generated samples under the
+oracle; it rewards collapse), NLL-test (per-token NLL of held-out oracle samples under the
+generator), entropy per token of p_G, distinct-2, the discriminator's last separation (d_acc,
+d_gap) and wall time. The oracle's entropy rate is printed as the reference.
 
-Full SeqGAN size: ``python examples/oracle_table.py --n-items 5000 --horizon 20 --mle-epochs 120
---rounds 200``. The default is a reduced size that fits 2 CPU cores in minutes; ``--fast`` is a
-smoke test.
+``--init seqgan`` initializes every generator parameter N(0, 0.1) as SeqGAN's code does (PyTorch's
+defaults draw embeddings N(0, 1)); with it and ``--cell lstm`` MLE pretraining tracks SeqGAN's
+published log. SeqGAN's full size and schedule:
+``python examples/oracle_table.py --oracle-params target_params_py3.pkl --n-items 5000 --cell lstm
+--init seqgan --mle-epochs 120 --rounds 200 --d-schedule seqgan``. The default is a reduced size
+that fits 2 CPU cores; ``--fast`` is a smoke test.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from gan_equiv.models.builders import build_generator
+from gan_equiv.models.initialization import normal_init_
 from gan_equiv.train.config import apply_overrides, seqgan_oracle_preset
 from gan_equiv.train.experiment import prepare_run
 from gan_equiv.train.oracle_metrics import entropy_per_token
@@ -39,10 +46,14 @@ from gan_equiv.train.trainer import Trainer
 
 VARIANTS: dict[str, dict[str, object]] = {
     "mle": {"adversarial_rounds": 0, "pretrain_d_steps": 0},
-    "ebseqgan_w1": {"entropy_weight": 1.0},
-    "ebseqgan_w0": {"entropy_weight": 0.0},
-    "constant_reward": {"entropy_weight": 1.0, "constant_reward": True},
+    "seqgan": {"objective": "seqgan"},
+    "ebseqgan": {"objective": "ebgan", "entropy_weight": 1.0},
+    "ebseqgan_analytic": {"objective": "ebgan", "generator_estimator": "analytic_entropy"},
+    "gan_gcl": {"objective": "gan_gcl"},
+    "constant_reward": {"objective": "ebgan", "entropy_weight": 1.0, "constant_reward": True},
+    "ebseqgan_w0": {"objective": "ebgan", "entropy_weight": 0.0},
 }
+DEFAULT_VARIANTS = ["mle", "seqgan", "ebseqgan", "ebseqgan_analytic", "gan_gcl", "constant_reward"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,8 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variants",
         nargs="+",
         choices=list(VARIANTS),
-        default=list(VARIANTS),
-        help="rows of the table [default: all]",
+        default=DEFAULT_VARIANTS,
+        help=f"rows of the table [default: {' '.join(DEFAULT_VARIANTS)}]",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads [default: torch's choice]"
@@ -80,6 +91,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out-dir", default="outputs/oracle_table", help="folder of results.json and the runs"
+    )
+    parser.add_argument(
+        "--cell", choices=("gru", "lstm"), default="gru", help="generator RNN cell (SeqGAN: lstm)"
+    )
+    parser.add_argument(
+        "--init",
+        choices=("default", "seqgan"),
+        default="default",
+        help="generator initialization: PyTorch's defaults, or N(0, 0.1) for every parameter as SeqGAN",
+    )
+    parser.add_argument(
+        "--d-schedule",
+        choices=("steps", "seqgan"),
+        default="steps",
+        help="discriminator steps per round: d_steps minibatches, or SeqGAN's pools of fresh samples",
     )
     parser.add_argument("--fast", action="store_true", help="tiny sizes: a smoke test in seconds")
     args = parser.parse_args(argv)
@@ -110,6 +136,8 @@ def base_config(args: argparse.Namespace, seed: int, out_dir: Path):
         "data_path": args.oracle_params,
         "reward_to_go": args.reward_to_go,
         "baseline": args.baseline,
+        "generator.cell": args.cell,
+        "d_schedule": args.d_schedule,
     }
     if args.fast:
         overrides.update(
@@ -134,11 +162,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             flush=True,
         )
         start = time.perf_counter()
-        mle = Trainer(apply_overrides(config, VARIANTS["mle"]), setup.train_data, evaluator=setup.evaluator)
+        torch.manual_seed(seed)
+        policy = build_generator(config.generator, n_items=config.n_items, horizon=config.horizon)
+        if args.init == "seqgan":
+            normal_init_(policy, std=0.1)  # SeqGAN's code: every parameter N(0, 0.1)
+        mle_config = apply_overrides(config, VARIANTS["mle"])
+        mle = Trainer(mle_config, setup.train_data, evaluator=setup.evaluator, policy=policy)
         mle.fit()
         mle_time = time.perf_counter() - start
         for name in args.variants:
             start = time.perf_counter()
+            last: dict[str, float] = {"d_acc": float("nan"), "d_gap": float("nan")}
             if name == "mle":
                 trainer, extra_time = mle, mle_time
             else:
@@ -149,10 +183,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                     variant, setup.train_data, evaluator=setup.evaluator, policy=copy.deepcopy(mle.policy)
                 )
                 trainer.progress.g_epochs = variant.pretrain_g_epochs  # start from the shared MLE model
-                trainer.fit()
+                logged = trainer.fit()
+                separation = [r for r in logged if "d_acc" in r]
+                if separation:  # the discriminator's separation at its last logged round
+                    last["d_acc"], last["d_gap"] = separation[-1]["d_acc"], separation[-1]["d_gap"]
                 extra_time = mle_time + time.perf_counter() - start
             metrics = setup.evaluator(trainer)
-            row = {"variant": name, "seed": seed, **metrics, "wall_s_incl_mle": extra_time}
+            row = {"variant": name, "seed": seed, **metrics, **last, "wall_s_incl_mle": extra_time}
             results.append(row)
             print(
                 "  "
@@ -162,14 +199,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     print()
     header = (
         f"{'variant':<16} {'seed':>5} {'NLL-oracle':>11} {'NLL-test':>9} {'entropy/tok':>12} "
-        f"{'distinct-2':>11} {'wall s':>8}"
+        f"{'distinct-2':>11} {'d_acc':>6} {'d_gap':>8} {'wall s':>8}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
             f"{r['variant']:<16} {r['seed']:>5} {r['nll_oracle']:11.4f} {r['nll_test']:9.4f} "
-            f"{r['entropy_per_token']:12.4f} {r['distinct_2']:11.4f} {r['wall_s_incl_mle']:8.1f}"
+            f"{r['entropy_per_token']:12.4f} {r['distinct_2']:11.4f} {r['d_acc']:6.3f} {r['d_gap']:8.3f} "
+            f"{r['wall_s_incl_mle']:8.1f}"
         )
     out_root.mkdir(parents=True, exist_ok=True)
     (out_root / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))

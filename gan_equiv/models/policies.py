@@ -394,3 +394,4 @@ class GRUPolicy(SequencePolicy):
 
     def advance(self, state: Tensor, items: Tensor) -> Tensor:
         return self._step(state, items)
+
