@@ -107,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="steps",
         help="discriminator steps per round: d_steps minibatches, or SeqGAN's pools of fresh samples",
     )
+    parser.add_argument(
+        "--d-pool",
+        type=int,
+        default=10_000,
+        help="with --d-schedule seqgan: fresh generator samples per pool (SeqGAN: 10,000)",
+    )
     parser.add_argument("--fast", action="store_true", help="tiny sizes: a smoke test in seconds")
     args = parser.parse_args(argv)
     if args.fast:
@@ -138,6 +144,7 @@ def base_config(args: argparse.Namespace, seed: int, out_dir: Path):
         "baseline": args.baseline,
         "generator.cell": args.cell,
         "d_schedule": args.d_schedule,
+        "d_pool": args.d_pool,
     }
     if args.fast:
         overrides.update(
