@@ -1,4 +1,4 @@
-"""Training speed of the MLE generators under the ``recbole`` preset, and log-reading speed.
+"""Training speed of the MLE generators under the ``recbole`` preset.
 
 ``python benchmarks/bench_recsys.py train [--users 943 --items 1682 --length 100 --threads 2
 --device cpu|cuda --batches 5]`` builds a synthetic log of ML-100K's shape, packs it into one
@@ -6,25 +6,20 @@ example per target position (context 50; :func:`gan_equiv.recsys.sequential.pref
 no Python loop per example) and times ``--batches`` MLE batches of 2048 rows for the GRU and
 SASRec generators: training examples (targets) per second.
 
-``python benchmarks/bench_recsys.py read --rows 1000000`` writes a synthetic RecBole ``.inter``
-file of that many rows and times the project's reader against pandas' bare ``read_csv`` of the
-same file (the ratio is the number to watch). Peak memory (max RSS) is printed for both.
+Reading logs and the protocols at scale are timed by ``benchmarks/bench_readers.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.models.sasrec import SASRecPolicy
-from gan_equiv.recsys.logs import InteractionLog, Ragged
-from gan_equiv.recsys.readers import read_recbole, write_interactions
+from gan_equiv.recsys.logs import Ragged
 from gan_equiv.recsys.report import max_rss_mib
 from gan_equiv.recsys.sequential import prefix_examples
 
@@ -75,46 +70,18 @@ def bench_train(args: argparse.Namespace) -> None:
     print(f"peak memory (max RSS) {max_rss_mib():.0f} MiB")
 
 
-def bench_read(args: argparse.Namespace) -> None:
-    """The project's RecBole reader vs pandas' bare read of the same file."""
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
-    n = args.rows
-    log = InteractionLog(
-        user=rng.integers(args.users, size=n),
-        item=rng.integers(args.items, size=n),
-        timestamp=rng.integers(9 * 10**8, 10**9, size=n).astype(np.float64),
-        rating=rng.integers(1, 6, size=n).astype(np.float64),
-        line=np.arange(2, n + 2),
-        user_tokens=tuple(str(u) for u in range(args.users)),
-        item_tokens=tuple(str(i) for i in range(args.items)),
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_interactions(log, Path(tmp) / "big.inter", fmt="recbole")
-        t0 = time.perf_counter()
-        pd.read_csv(path, sep="\t")
-        bare = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        read_recbole(path)
-        ours = time.perf_counter() - t0
-    print(f"{n} rows: pandas bare {bare:.2f} s, project reader {ours:.2f} s ({ours / bare:.1f}x)")
-    print(f"peak memory (max RSS) {max_rss_mib():.0f} MiB")
-
-
 def main() -> None:
     """Parse the sub-benchmark and its sizes, then run it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("train", "read"))
+    parser.add_argument("what", choices=("train",), help="the sub-benchmark (train: MLE examples/s)")
     parser.add_argument("--users", type=int, default=943)
     parser.add_argument("--items", type=int, default=1682)
     parser.add_argument("--length", type=int, default=100, help="mean interactions per user")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batches", type=int, default=5)
-    parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    bench_train(args) if args.what == "train" else bench_read(args)
+    bench_train(args)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gan_equiv.recsys import protocol
+from gan_equiv.recsys.evaluate import add_evaluate_parser
 from gan_equiv.recsys.logs import IdMap, InteractionLog, Ragged
 from gan_equiv.recsys.preprocessing import (
     build_sequences,
@@ -89,56 +92,6 @@ def test_movielens_double_colon_and_csv_quoting_iso(tmp_path: Path) -> None:
     assert token_rows(log) == [("a;b", "item, 1", 1577836810.0, 4.0), ("c", "item2", 1577836800.0, 2.0)]
 
 
-# --- malformed input: every case names the file and the line ---------------------------------
-
-RECBOLE_HEAD = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-MALFORMED = [
-    ("recbole", "user_id\titem_id:token\ttimestamp:float\n1\t2\t3\n", 1, "not 'name:type'"),
-    ("recbole", "user_id:token\titem_id:tok\ttimestamp:float\n", 1, "unknown type"),
-    ("recbole", "user_id:token\tuser_id:token\ttimestamp:float\n", 1, "appears twice"),
-    ("recbole", "user_id:token\titem_id:token\trating:float\n1\t2\t3\n", 1, "'timestamp' is missing"),
-    ("recbole", RECBOLE_HEAD + "1\t2\t3\t4\n1\t2\t3\n", 3, "expected 4 tab-separated fields"),
-    ("recbole", RECBOLE_HEAD + "1\t2\t3\tsoon\n", 2, "timestamp 'soon' is not a number"),
-    ("recbole", RECBOLE_HEAD + "1\t2\tgood\t4\n", 2, "rating 'good' is not a number"),
-    ("recbole", RECBOLE_HEAD + "\n\n \t2\t3\t4\n", 4, "empty user id"),
-    ("recbole", RECBOLE_HEAD + "1\t\t3\t4\n", 2, "empty item id"),
-    ("recbole", RECBOLE_HEAD + "1\t2\t3\tinf\n", 2, "not finite"),
-    ("recbole", "", 1, "empty file"),
-    ("recbole", RECBOLE_HEAD, 2, "no interactions"),
-    ("movielens", "1\t2\t3\t4\n1\t2\t3\n", 2, "expected 4 fields"),
-    ("movielens", "1\t2\t3\t4\n\n1\t2\t3\tx\n", 3, "timestamp 'x' is not a number"),
-    ("movielens", "1\t2\tnan?\t4\n", 1, "rating 'nan?' is not a number"),
-    ("movielens", "1\t\t3\t4\n", 1, "empty item id"),
-    ("movielens", "\t2\t3\t4\n", 1, "empty user id"),
-    ("csv", "user,item,timestamp\n1,2,3\n", 1, "'user_id' is missing"),
-    ("csv", "user_id,item_id,timestamp\n1,2,3\n1,2\n", 3, "expected 3 fields"),
-    ("csv", "user_id,item_id,timestamp\n1,2,yesterday\n", 2, "timestamp 'yesterday' cannot be parsed"),
-    ("csv", "user_id,item_id,timestamp\n,2,3\n", 2, "empty user id"),
-    ("csv", "", 1, "empty file"),
-]
-
-
-@pytest.mark.parametrize(("fmt", "text", "line", "message"), MALFORMED)
-def test_malformed_rows_name_file_and_line(
-    tmp_path: Path, fmt: str, text: str, line: int, message: str
-) -> None:
-    path = write(tmp_path / f"bad.{fmt}", text)
-    with pytest.raises(InteractionFormatError) as info:
-        load_interactions(path, fmt=fmt)  # type: ignore[arg-type]
-    assert info.value.line == line
-    assert f"{path}, line {line}:" in str(info.value)
-    assert message in str(info.value)
-
-
-def test_csv_bad_rating_and_bad_iso(tmp_path: Path) -> None:
-    path = write(tmp_path / "r.csv", "user_id,item_id,timestamp,r\n1,2,3,4\n1,2,3,five\n")
-    with pytest.raises(InteractionFormatError, match=r"line 3: rating 'five' is not a number"):
-        read_csv(path, rating_col="r")
-    path = write(tmp_path / "t.csv", "user_id,item_id,timestamp\n1,2,2020-13-01\n")
-    with pytest.raises(InteractionFormatError, match=r"line 2: ISO 8601 timestamp"):
-        read_csv(path, time_format="iso")
-
-
 def test_log_source_is_the_one_place_of_the_reading_options(tmp_path: Path) -> None:
     log = synthetic_log(n_users=8, n_items=12, min_length=3, max_length=6, seed=2)
     path = write_interactions(log, tmp_path / "log.tsv", fmt="csv", delimiter="\t")
@@ -151,13 +104,16 @@ def test_log_source_is_the_one_place_of_the_reading_options(tmp_path: Path) -> N
 
 
 def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(InteractionFormatError, match="does not exist"):
         read_recbole(tmp_path / "nope.inter")
     with pytest.raises(ValueError, match="unknown format"):
         load_interactions(tmp_path / "x", fmt="parquet")  # type: ignore[arg-type]
 
 
 # --- summary ---------------------------------------------------------------------------------
+
+
+RECBOLE_HEAD = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
 
 
 def small_log(tmp_path: Path) -> InteractionLog:
@@ -359,3 +315,84 @@ def test_windows_come_only_from_training_prefixes() -> None:
         train_row = split.train.row(row).tolist()
         starts = [s for s in range(len(train_row) - 4) if train_row[s : s + 5] == window.tolist()]
         assert starts, "every window is a substring of its user's training prefix"
+
+
+# --- user errors of evaluate: raised before any model is fitted ------------------------------
+
+
+def evaluate_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gan_equiv")
+    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["evaluate", *argv])
+
+
+@pytest.fixture
+def no_fitting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any model built during the test fails it: the error must come first."""
+    monkeypatch.setattr(protocol, "build_model", lambda *a, **k: pytest.fail("a model was built first"))
+
+
+def recbole_file(path: Path, rows: list[tuple[str, str, int]]) -> Path:
+    path.write_text(RECBOLE_HEAD + "".join(f"{u}\t{i}\t4\t{t}\n" for u, i, t in rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ks", "0", "-5"], r"ks entry \(--ks\) must be a positive integer \(give cut-offs .*got 0"),
+        (["--horizon", "0"], r"horizon \(--horizon\) must be a positive integer .*got 0"),
+        (["--steps", "0"], r"steps entry \(--steps\) must be a positive integer .*got 0"),
+        (["--k-core", "-1"], r"k_core must be a non-negative integer \(use 0 or more for --k-core\), got -1"),
+    ],
+)
+def test_bad_options_are_value_errors_naming_value_and_fix(tmp_path: Path, no_fitting, argv, message):
+    args = evaluate_args("--data", str(tmp_path / "log.inter"), "--run-dir", str(tmp_path / "runs"), *argv)
+    with pytest.raises(ValueError, match=message):
+        args.func(args)
+
+
+def test_filters_and_splits_that_leave_nothing_are_refused_first(tmp_path: Path, no_fitting) -> None:
+    runs = str(tmp_path / "runs")
+    every_item_once = recbole_file(tmp_path / "a.inter", [(f"u{k % 3}", f"i{k}", k) for k in range(12)])
+    args = evaluate_args("--data", str(every_item_once), "--k-core", "5", "--run-dir", runs)
+    with pytest.raises(ValueError, match=r"k-core filter .* removed all 12 interactions .*lower --k-core"):
+        args.func(args)
+    one_each = recbole_file(tmp_path / "b.inter", [(f"u{k}", "i0", k) for k in range(6)])
+    args = evaluate_args("--data", str(one_each), "--k-core", "0", "--run-dir", runs)
+    with pytest.raises(ValueError, match=r"every one of the 6 users has fewer than 3 .*the longest has 1"):
+        args.func(args)
+    four_each = recbole_file(tmp_path / "c.inter", [(f"u{k % 3}", f"i{k}", k) for k in range(12)])
+    args = evaluate_args(
+        "--data", str(four_each), "--k-core", "0", "--steps", "5", "--horizon", "2", "--run-dir", runs
+    )
+    with pytest.raises(ValueError, match=r"protocol 'multistep'.*fewer than 7 .*lower --steps \(now 5\)"):
+        args.func(args)
+    args = evaluate_args("--data", str(four_each), "--k-core", "0", "--protocols", "next", "--run-dir", runs)
+    with pytest.raises(ValueError, match=r"no training prefix has T=10 items .*lower --horizon"):
+        args.func(args)
+
+
+def test_unwritable_outputs_and_unreadable_data_are_refused_first(tmp_path: Path, no_fitting, capsys) -> None:
+    data = recbole_file(tmp_path / "ok.inter", [(f"u{k % 3}", f"i{k % 5}", k) for k in range(30)])
+    blocker, runs = tmp_path / "plain_file", str(tmp_path / "runs")
+    blocker.write_text("not a folder")
+    (tmp_path / "out.csv").mkdir()
+    outs = [
+        (blocker / "r.csv", "cannot be written"),
+        (tmp_path / "out.csv", "is a folder"),
+        ("r.txt", "must end"),
+    ]
+    for out, message in outs:
+        args = evaluate_args("--data", str(data), "--run-dir", runs, "--out", str(out))
+        with pytest.raises(ValueError, match=message):
+            args.func(args)
+    args = evaluate_args("--data", str(data), "--run-dir", str(blocker / "runs"))
+    with pytest.raises(ValueError, match=r"--run-dir .* cannot be written"):
+        args.func(args)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)))
+    for path, message in [(tmp_path / "no.inter", "does not exist"), (binary, "line 1: contains a NUL byte")]:
+        args = evaluate_args("--data", str(path), "--run-dir", runs)
+        assert args.func(args) == 2
+        assert message in capsys.readouterr().err

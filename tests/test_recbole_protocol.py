@@ -10,13 +10,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gan_equiv.models.policies import GRUPolicy
 from gan_equiv.models.sasrec import SASRecPolicy
 from gan_equiv.recsys.evaluate import add_evaluate_arguments, config_from_args
 from gan_equiv.recsys.histories import Histories
-from gan_equiv.recsys.logs import Ragged
-from gan_equiv.recsys.preprocessing import build_sequences
+from gan_equiv.recsys.logs import InteractionLog, Ragged
+from gan_equiv.recsys.preprocessing import build_sequences, k_core, leave_one_out, training_windows
 from gan_equiv.recsys.protocol import run_protocols
 from gan_equiv.recsys.recommend import (
     add_recommend_parser,
@@ -48,6 +50,81 @@ def packed_examples(ex, C: int) -> list[tuple[tuple[int, ...], int]]:
         for j in np.flatnonzero(mask):
             out.append((tuple(int(x) for x in items[max(0, j - C) : j]), int(items[j])))
     return sorted(out)
+
+
+# --- the vectorized protocol against a per-user reference ------------------------------------
+
+
+def per_user_protocol(user, item, time, line, *, k: int, T: int, stride: int):
+    """The protocol written one user at a time: k-core by repeated counting, each user's items by
+    (time, line), contiguous ids by first appearance, leave-one-out, windows, histories."""
+    keep = list(range(len(user)))
+    while True:
+        u_count = {u: sum(user[r] == u for r in keep) for u in set(user)}
+        i_count = {i: sum(item[r] == i for r in keep) for i in set(item)}
+        new = [r for r in keep if u_count[user[r]] >= k and i_count[item[r]] >= k]
+        if new == keep:
+            break
+        keep = new
+    users = sorted({user[r] for r in keep})  # codes are first appearance in the file
+    items = sorted({item[r] for r in keep})
+    seqs = []
+    for u in users:
+        rows = sorted((r for r in keep if user[r] == u), key=lambda r: (time[r], line[r]))
+        seqs.append([items.index(item[r]) for r in rows])
+    kept = [s for s in seqs if len(s) >= 3]
+    train, valid, test = [s[:-2] for s in kept], [s[-2] for s in kept], [s[-1] for s in kept]
+    windows = []
+    for s in train:
+        starts = list(range(0, len(s) - T + 1, stride))
+        if len(s) >= T and starts[-1] != len(s) - T:
+            starts.append(len(s) - T)
+        windows += [s[a : a + T] for a in starts]
+    width = max(len(s) for s in train) if train else 0
+    histories = [[-1] * (width - len(s)) + s for s in train]
+    return seqs, train, valid, test, windows, histories
+
+
+@st.composite
+def small_logs(draw: st.DrawFn):
+    n = draw(st.integers(1, 40))
+    user = draw(st.lists(st.integers(0, 5), min_size=n, max_size=n))
+    item = draw(st.lists(st.integers(0, 7), min_size=n, max_size=n))
+    time = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))  # many ties
+    lines = list(range(2, n + 2))
+    line = lines if draw(st.booleans()) else draw(st.permutations(lines))  # file order, or shuffled
+    return user, item, time, line
+
+
+@settings(max_examples=80, deadline=None)
+@given(small_logs(), st.integers(0, 3), st.integers(2, 4), st.integers(1, 3), st.integers(1, 3))
+def test_vectorized_protocol_equals_the_per_user_reference(case, k, T, stride, C):
+    user, item, time, line = case
+    log = InteractionLog(
+        user=np.array(user, dtype=np.int64),
+        item=np.array(item, dtype=np.int64),
+        timestamp=np.array(time, dtype=np.float64),
+        rating=None,
+        line=np.array(line, dtype=np.int64),
+        user_tokens=tuple(f"u{u}" for u in range(6)),
+        item_tokens=tuple(f"i{i}" for i in range(8)),
+    )
+    seqs, train, valid, test, windows, histories = per_user_protocol(
+        user, item, time, line, k=k, T=T, stride=stride
+    )
+    filtered = k_core(log, min_user=k, min_item=k) if k > 1 else log
+    if len(filtered) == 0:
+        assert seqs == []
+        return
+    got = build_sequences(filtered)
+    assert [got.seqs.row(r).tolist() for r in range(got.n_users)] == seqs
+    split = leave_one_out(got)
+    assert [split.train.row(r).tolist() for r in range(split.train.n_rows)] == train
+    assert split.valid.values.tolist() == valid and split.test.values.tolist() == test
+    got_windows = training_windows(split.train, horizon=T, stride=stride).items.tolist()
+    assert got_windows == windows
+    assert Histories.from_ragged(split.train).items.tolist() == histories
+    assert packed_examples(prefix_examples(split.train, context=C), C) == brute_examples(train, C)
 
 
 @pytest.mark.parametrize("C", [1, 2, 3, 6])

@@ -314,14 +314,6 @@ def test_evaluate_command_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert time.perf_counter() - start < 30
 
 
-def test_evaluate_command_rejects_bad_output(tmp_path: Path) -> None:
-    args = evaluate_parser().parse_args(
-        ["evaluate", "--data", "x", "--format", "movielens", "--out", "r.txt"]
-    )
-    with pytest.raises(SystemExit, match=r"must end in \.csv or \.json"):
-        args.func(args)
-
-
 def test_evaluate_command_reports_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "u.data"
     path.write_text("1\t2\t5\t100\n1\t3\t4\n")

@@ -47,7 +47,8 @@ def test_experiment_keys_are_refused_unless_allowed(tmp_path: Path) -> None:
     first.run("mle", 1)
     ckpt = first.save(tmp_path / "mid.pt")
     other_seed = apply_overrides(config, {"seed": config.seed + 1})
-    with pytest.raises(CheckpointError, match=rf"seed: {config.seed} in the checkpoint vs {config.seed + 1} now"):
+    expected = rf"seed: {config.seed} in the checkpoint vs {config.seed + 1} now"
+    with pytest.raises(CheckpointError, match=expected):
         Trainer(other_seed, data).resume(ckpt)
     review = Trainer(other_seed, data).resume(ckpt, allow_config_change=True)
     assert [key for key, _, _ in review.refused] == ["seed"]

@@ -17,6 +17,7 @@ from gan_equiv.models.energies import (
     TabularEnergy,
 )
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy
+from gan_equiv.models.sasrec import SASRecPolicy
 from gan_equiv.models.specs import EnergyConfig, GeneratorConfig
 from maxent_il.features import StateActionFeatures
 from maxent_il.space import SequenceSpace
@@ -39,10 +40,24 @@ class ConstantEnergy(SequenceEnergy):
 
 
 def build_generator(spec: GeneratorConfig, *, n_items: int, horizon: int) -> SequencePolicy:
-    """p_G(s_t | h_t) of eq. (4) from ``spec``: a GRU/LSTM policy, or a tabular one for tiny spaces."""
+    """p_G(s_t | h_t) of eq. (4) from ``spec``: a GRU/LSTM policy, SASRec (causal Transformer),
+    or a tabular one for tiny spaces."""
     if spec.kind == "tabular":
         return TabularPolicy(n_items, horizon, dtype=torch.float32)
+    if spec.kind == "sasrec":
+        return SASRecPolicy(n_items, horizon, **sasrec_options(spec))
     return GRUPolicy(n_items, horizon, embed_dim=spec.embed_dim, hidden_dim=spec.hidden_dim, cell=spec.cell)
+
+
+def sasrec_options(spec: GeneratorConfig) -> dict[str, int | float]:
+    """The SASRecPolicy constructor options a ``[generator]`` table of kind ``sasrec`` gives."""
+    return {
+        "embed_dim": spec.embed_dim,
+        "n_layers": spec.n_layers,
+        "n_heads": spec.n_heads,
+        "inner_dim": spec.inner_dim,
+        "dropout": spec.dropout,
+    }
 
 
 def build_energy(spec: EnergyConfig, *, n_items: int, horizon: int) -> SequenceEnergy:

@@ -15,7 +15,7 @@ from gan_equiv.checks import positive_int
 from gan_equiv.schema import Checked, check_fields, invalid
 
 Cell = Literal["gru", "lstm"]
-GeneratorKind = Literal["rnn", "tabular"]
+GeneratorKind = Literal["rnn", "tabular", "sasrec"]
 EnergyKind = Literal["cnn", "autoencoder", "linear", "tabular"]
 FeatureState = Literal["history", "last", "time_last"]
 
@@ -26,16 +26,37 @@ SEQGAN_NUM_FILTERS = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160
 
 @dataclass(frozen=True)
 class GeneratorConfig(Checked):
-    """The generator p_G: embedding + GRU/LSTM + softmax (``rnn``) or one logit row per prefix
-    (``tabular``, tiny exact problems only; embed/hidden sizes are then unused)."""
+    """The generator p_G of eq. (4): embedding + GRU/LSTM + softmax (``rnn``), a causal
+    Transformer with tied output embeddings (``sasrec``, :class:`~gan_equiv.models.sasrec.SASRecPolicy`)
+    or one logit row per prefix (``tabular``, tiny exact problems only; the sizes are then unused).
+
+    ``rnn`` reads cell/embed_dim/hidden_dim; ``sasrec`` reads embed_dim (its width; a multiple of
+    n_heads), n_layers, n_heads, inner_dim (feed-forward width) and dropout (SASRec's defaults:
+    2 blocks, 2 heads, 256, 0.5); the other kinds ignore those four.
+    """
 
     kind: GeneratorKind = "rnn"
     cell: Cell = "gru"
     embed_dim: int = 32
     hidden_dim: int = 32
+    n_layers: int = 2
+    n_heads: int = 2
+    inner_dim: int = 256
+    dropout: float = 0.5
 
     def _validate(self) -> None:
         check_fields(self, positive_int, "embed_dim", "hidden_dim", fix="use a positive size")
+        sasrec_sizes = ("n_layers", "n_heads", "inner_dim")
+        check_fields(self, positive_int, *sasrec_sizes, fix="use a positive size (SASRec: 2, 2, 256)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise invalid("dropout", self.dropout, "must lie in [0, 1)", "use e.g. 0.5 (SASRec) or 0")
+        if self.kind == "sasrec" and self.embed_dim % self.n_heads:
+            raise invalid(
+                "n_heads",
+                self.n_heads,
+                f"does not divide embed_dim={self.embed_dim} (each head gets embed_dim / n_heads)",
+                "pick n_heads dividing embed_dim, e.g. 2 for 64",
+            )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``python -m gan_equiv evaluate --data PATH --format recbole|movielens|csv [--user-col … --item-col …
 --time-col … --rating-col …] [--models pop markov mle ebseqgan] [--out results.csv results.json]``
 
-Reads the log (streaming; malformed rows are reported with file and line), prints its summary,
+Reads the log (columnar, plain or gzip; a malformed row is reported with file and line), prints its summary,
 applies the optional rating threshold and the k-core filter, runs the protocol of
 :func:`gan_equiv.recsys.protocol.run_protocols` (next-item leave-one-out ranking and multi-step
 generation; same splits and seed for every model), prints the tables and writes them as CSV and/or
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 import types
 import typing
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -189,11 +191,41 @@ def config_from_args(args: argparse.Namespace, defaults: EvaluationConfig = DEFA
     )
 
 
+def writable_folder(folder: str | Path, *, option: str) -> Path:
+    """Create ``folder`` (and its parents) and write a probe file in it; a ValueError naming the
+    option, the path and the fix when that fails."""
+    path = Path(folder or ".")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write_check_"):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ValueError(
+            f"{option} {str(path)!r} cannot be written ({reason}); choose a folder you can write to"
+        ) from None
+    return path
+
+
+def check_outputs(paths: Sequence[str]) -> None:
+    """Refuse, before any work, ``--out`` files that cannot be written: the name must end in ``.csv``
+    or ``.json``, must not be a folder, and its folder must be creatable and writable."""
+    for path in paths:
+        if not str(path).endswith((".csv", ".json")):
+            raise ValueError(f"--out {path!r} must end in .csv or .json; e.g. --out results.csv results.json")
+        if Path(path).is_dir():
+            raise ValueError(f"--out {path!r} is a folder; give a file name such as {path}/results.csv")
+        writable_folder(Path(path).parent, option=f"the folder of --out {path!r}")
+
+
 def run_evaluation(config: EvaluationConfig, *, echo: Any = print) -> EvaluationReport:
-    """Load, summarize, filter (rating threshold, k-core), and run the protocol."""
+    """Check the run folder, load, summarize, filter (rating threshold, k-core), check every
+    protocol's split, and run the protocol. Every user error (a bad file, a filter or split that
+    leaves nothing, an unwritable folder) is raised before any model is fitted."""
     say = echo or (lambda _: None)
     start = time.perf_counter()
     source, p = config.source, config.protocol
+    writable_folder(p.out_dir, option="--run-dir")
     log = source.load()
     raw = summarize(log)
     say(f"read {source.path} ({source.fmt}) in {time.perf_counter() - start:.2f} s\n{raw.format()}")
@@ -238,15 +270,15 @@ def set_threads(threads: int | None) -> None:
 def evaluate_command(args: argparse.Namespace) -> int:
     """Handler of ``python -m gan_equiv evaluate``: run, print the tables, write ``--out`` files.
 
-    Returns 0, or 2 with the message on stderr when the data file is missing or malformed.
+    Returns 0, or 2 with the message on stderr when the data file is missing or malformed; other
+    user errors (options, filters, splits, unwritable outputs) are ValueErrors raised before any
+    model is fitted.
     """
-    for path in args.out:
-        if not path.endswith((".csv", ".json")):
-            raise SystemExit(f"--out {path!r} must end in .csv or .json")
+    check_outputs(args.out)
     set_threads(args.threads)
     try:
         report = run_evaluation(config_from_args(args), echo=None if args.quiet else print)
-    except (InteractionFormatError, FileNotFoundError) as err:
+    except InteractionFormatError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print()

@@ -85,6 +85,20 @@ class IdMap:
         return [self.tokens[int(i)] for i in np.asarray(ids).ravel()]
 
 
+def runs_at(values: np.ndarray, starts: np.ndarray, width: int, *, chunk: int = 1 << 16) -> np.ndarray:
+    """``values[s : s + width]`` for every start s: int64 (len(starts), width), 0 past the end.
+
+    Gathered in chunks of ``chunk`` rows through an index matrix (the fastest route NumPy offers:
+    fancy indexing of a sliding-window view copies far more), so memory stays bounded.
+    """
+    padded = np.concatenate([values.astype(np.int64, copy=False), np.zeros(width, dtype=np.int64)])
+    cols = np.arange(width)
+    out = np.empty((starts.size, width), dtype=np.int64)
+    for a in range(0, starts.size, chunk):  # chunks of rows, not a loop per row
+        np.take(padded, starts[a : a + chunk, None] + cols[None, :], out=out[a : a + chunk])
+    return out
+
+
 @dataclass(frozen=True)
 class Ragged:
     """Rows of variable length stored flat (CSR): row r is ``values[offsets[r]:offsets[r+1]]``.
@@ -146,10 +160,12 @@ class Ragged:
         w = int(self.lengths.max(initial=0)) if width is None else int(width)
         out = np.full((self.n_rows, w), pad, dtype=np.int64)
         lengths = self.lengths
-        pos = self.positions()
-        col = w - np.repeat(lengths, lengths) + pos
-        ok = col >= 0
-        out[self.row_ids()[ok], col[ok]] = self.values[ok]
+        # flat position of value k of row r: r·w + (w − L_r + k), for the last w values of a row
+        flat = np.arange(self.values.size) + np.repeat(
+            np.arange(self.n_rows) * w + w - lengths - self.offsets[:-1], lengths
+        )
+        ok = flat >= np.repeat(np.arange(self.n_rows) * w, lengths)  # inside the row's own w slots
+        out.reshape(-1)[flat[ok]] = self.values[ok]
         return out
 
 

@@ -114,21 +114,36 @@ class MultiStepResult:
         return out
 
 
+def _argmax(scores: Tensor) -> Tensor:
+    """Index of the first maximum of each row (N, V) → (N,); NumPy on the CPU (several times faster
+    than torch's there), the same first-maximum rule either way."""
+    if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(scores.numpy().argmax(axis=1))
+    return scores.argmax(dim=1)
+
+
 @torch.no_grad()
 def _roll(
     model: Scorer, histories: Histories, targets: Tensor, k: int, *, feed_truth: bool, exclude_seen: bool
 ) -> tuple[Tensor, np.ndarray]:
-    """Greedy continuation for n steps; returns (generated (N, n), per-position HR@k sums (n,))."""
+    """Greedy continuation for n steps; returns (generated (N, n), per-position HR@k sums (n,)).
+    With ``feed_truth`` the true items are fed and ``generated`` is left unfilled (not used)."""
     n = targets.shape[1]
     seen = histories.seen_mask(model.n_items) if exclude_seen else None
+    width = getattr(model, "context", None)
+    if width is not None:  # the model reads only the last ``width`` items: append to those alone
+        histories = Histories(histories.tail(max(width, 1)))
     generated = torch.empty(len(histories), n, dtype=torch.long)
     hits = np.zeros(n)
     rows = torch.arange(len(histories))
     for j in range(n):  # n steps, vectorized over users
         scores = mask_seen(model.scores(histories), seen)
         hits[j] = ranking_metrics(scores, targets[:, j], (k,))[f"HR@{k}"] * len(histories)
-        generated[:, j] = scores.argmax(dim=1)  # greedy; ties → lowest item id
-        fed = targets[:, j] if feed_truth else generated[:, j]
+        if feed_truth:  # the data-fed pass needs no generated items
+            fed = targets[:, j]
+        else:
+            generated[:, j] = _argmax(scores)  # greedy; ties → lowest item id
+            fed = generated[:, j]
         histories = histories.append(fed)
         if seen is not None:
             seen[rows, fed] = True

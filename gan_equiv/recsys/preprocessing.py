@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from gan_equiv.checks import non_negative_int, positive_int
-from gan_equiv.recsys.logs import IdMap, InteractionLog, Ragged, UserSequences
+from gan_equiv.recsys.logs import IdMap, InteractionLog, Ragged, UserSequences, runs_at
 
 #: Percentiles of the per-user sequence length reported by :func:`summarize`.
 PERCENTILES = (0, 25, 50, 75, 90, 100)
@@ -69,15 +69,17 @@ def _summary(user: np.ndarray, item: np.ndarray, time: np.ndarray) -> LogSummary
     n = int(user.size)
     if n == 0:
         return LogSummary(0, 0, 0, 0.0, 0.0, {p: 0.0 for p in PERCENTILES}, 0.0, 0.0)
-    _, lengths = np.unique(user, return_counts=True)
-    n_items = int(np.unique(item).size)
+    counts = np.bincount(user)  # user and item are codes (non-negative ints)
+    lengths = counts[counts > 0]
+    n_items = int(np.count_nonzero(np.bincount(item)))
     order = np.lexsort((time, user))
     u, t = user[order], time[order]
     same = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
     tied = np.zeros(n, dtype=bool)
     tied[1:] |= same
     tied[:-1] |= same
-    pairs = np.unique(np.stack([user, item], axis=1), axis=0).shape[0]
+    pair = np.sort(user.astype(np.int64) * (int(item.max()) + 1) + item)  # (n,) one key per (user, item)
+    pairs = 1 + int(np.count_nonzero(pair[1:] != pair[:-1]))  # distinct (user, item) pairs
     return LogSummary(
         n_users=int(lengths.size),
         n_items=n_items,
@@ -119,6 +121,31 @@ def k_core(
     raise RuntimeError(f"k-core did not converge in {max_rounds} rounds")
 
 
+def _contiguous(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the codes present, ascending; each code's rank among them) — ``np.unique(codes,
+    return_inverse=True)`` by counting instead of sorting (codes lie in 0 … n_codes−1)."""
+    present = np.bincount(codes, minlength=n_codes) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[codes].astype(np.int64)
+
+
+def chronological(user: np.ndarray, time: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """The order of the rows by user, then time, then file line: int64 (n,).
+
+    Rows already in file order with whole-number timestamps (the usual case) sort on one int64
+    key user·span + (t − t_min) with a stable sort, which keeps file order within ties; otherwise
+    a three-key ``lexsort``. Both give the same order.
+    """
+    if time.size and np.all(line[1:] > line[:-1]):  # file order: a stable sort keeps it for ties
+        lo, hi = float(time.min()), float(time.max())
+        span, n_users = hi - lo + 1, int(user.max()) + 1
+        if span * n_users < 2**62 and np.array_equal(time, np.floor(time)):
+            key = user.astype(np.int64) * int(span) + (time - lo).astype(np.int64)  # (n,)
+            return np.argsort(key, kind="stable")
+        return np.lexsort((time, user))
+    return np.lexsort((line, time, user))
+
+
 def build_sequences(log: InteractionLog) -> UserSequences:
     """Per-user chronological sequences; equal timestamps keep file order; ids made contiguous.
 
@@ -127,9 +154,9 @@ def build_sequences(log: InteractionLog) -> UserSequences:
     """
     if len(log) == 0:
         raise ValueError(f"no interactions left in {log.source or 'the log'} (filters removed everything?)")
-    user_codes, user = np.unique(log.user, return_inverse=True)
-    item_codes, item = np.unique(log.item, return_inverse=True)
-    order = np.lexsort((log.line, log.timestamp, user))  # user, then time, then file line
+    user_codes, user = _contiguous(log.user, len(log.user_tokens))
+    item_codes, item = _contiguous(log.item, len(log.item_tokens))
+    order = chronological(user, log.timestamp, log.line)
     lengths = np.bincount(user, minlength=user_codes.size)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     seqs = Ragged(item[order].astype(np.int64), offsets, log.timestamp[order])
@@ -144,11 +171,26 @@ def build_sequences(log: InteractionLog) -> UserSequences:
 def preprocess(
     log: InteractionLog, *, min_rating: float | None = None, min_user: int = 0, min_item: int = 0
 ) -> UserSequences:
-    """Rating threshold (optional), then k-core filtering, then :func:`build_sequences`."""
+    """Rating threshold (optional), then k-core filtering, then :func:`build_sequences`.
+
+    A filter that leaves no interaction is a ValueError naming its value and the fix.
+    """
+    source, n_read = log.source or "the log", len(log)
     if min_rating is not None:
         log = filter_min_rating(log, min_rating=min_rating)
+        if len(log) == 0:
+            raise ValueError(
+                f"no interaction of {source} has a rating >= {min_rating} ({n_read} read); "
+                "lower --min-rating or leave it out"
+            )
     if min_user > 1 or min_item > 1:
+        n_before = len(log)
         log = k_core(log, min_user=max(min_user, 1), min_item=max(min_item, 1))
+        if len(log) == 0:
+            raise ValueError(
+                f"the k-core filter (users >= {min_user}, items >= {min_item} interactions, repeated until "
+                f"stable) removed all {n_before} interactions of {source}; lower --k-core (0 = no filter)"
+            )
     return build_sequences(log)
 
 
@@ -241,5 +283,4 @@ def training_windows(train: Ragged, *, horizon: int, stride: int = 1) -> Windows
     starts = np.concatenate([starts, train.offsets[tail + 1] - horizon])
     order = np.lexsort((starts, rows))
     rows, starts = rows[order], starts[order]
-    items = train.values[starts[:, None] + np.arange(horizon)[None, :]].reshape(-1, horizon)
-    return Windows(items.astype(np.int64), rows, int((lengths < horizon).sum()))
+    return Windows(runs_at(train.values, starts, horizon), rows, int((lengths < horizon).sum()))

@@ -123,6 +123,50 @@ def _score(
     return ms.row(), {"hit_model": ms.hit_model.tolist(), "hit_data": ms.hit_data.tolist()}
 
 
+def protocol_splits(seqs: UserSequences, config: EvaluationConfig) -> dict[str, TailSplit]:
+    """The split of every protocol of ``config``, each checked before any model is fitted.
+
+    ``next`` holds out 1 test item, ``multistep`` max(steps); each also 1 validation item and keeps
+    at least 1 training item, so a user needs n_test + 2 interactions. A protocol that no user can
+    serve, or a generator that would get no training example (no prefix of T items for windows, no
+    prefix of 2 items for one example per target), is a ValueError naming the value and the fix.
+    """
+    p = config.protocol
+    lengths = seqs.seqs.lengths
+    longest = int(lengths.max(initial=0))
+    out: dict[str, TailSplit] = {}
+    for protocol in p.protocols:
+        n_test = 1 if protocol == "next" else max(p.steps)
+        split = split_tail(seqs, n_valid=1, n_test=n_test)
+        if split.train.n_rows == 0:
+            fix = (
+                "leave-one-out needs 3 interactions per user (train, validation, test); use a log with "
+                "longer histories"
+                if protocol == "next"
+                else f"lower --steps (now {' '.join(map(str, p.steps))}) or use --protocols next"
+            )
+            raise ValueError(
+                f"protocol {protocol!r}: every one of the {seqs.n_users} users has fewer than {n_test + 2} "
+                f"interactions (the longest has {longest}); {fix}"
+            )
+        trained = [m for m in p.models if m not in ("pop", "markov")]
+        train_lengths = split.train.lengths
+        windowed = [m for m in trained if p.examples == "windows" or m in GAN_INIT]  # EB-SeqGAN: windows
+        if windowed and not (train_lengths >= p.horizon).any():
+            raise ValueError(
+                f"protocol {protocol!r}: no training prefix has T={p.horizon} items (the longest has "
+                f"{int(train_lengths.max())}), so {', '.join(windowed)} get no training window; lower "
+                "--horizon" + (" or use --examples prefixes" if p.examples == "windows" else "")
+            )
+        if trained and not (train_lengths >= 2).any():
+            raise ValueError(
+                f"protocol {protocol!r}: every training prefix has one item, so {', '.join(trained)} get "
+                "no (history, next item) example; use a log with longer histories"
+            )
+        out[protocol] = split
+    return out
+
+
 def run_protocols(
     seqs: UserSequences, config: EvaluationConfig, *, echo: Callable[[str], None] | None = print
 ) -> EvaluationReport:
@@ -146,11 +190,8 @@ def run_protocols(
     data_info: dict[str, Any] = {"summary": asdict(summary), "source": seqs.source, "exclude_seen": exclude}
     needed = {GAN_INIT[m] for m in p.models if m in GAN_INIT}
     fit_order = [m for m in MODELS if m in p.models or m in needed]
-    for protocol in p.protocols:
-        n_test = 1 if protocol == "next" else max(p.steps)
-        split = split_tail(seqs, n_valid=1, n_test=n_test)
-        if split.train.n_rows == 0:
-            raise ValueError(f"protocol {protocol!r}: no user has at least {n_test + 2} interactions")
+    splits = protocol_splits(seqs, config)  # every protocol checked before any model is fitted
+    for protocol, split in splits.items():
         data, windows = train_data(split, config, seqs, protocol, exclude_seen=exclude)
         data_info[protocol] = {
             "users": split.train.n_rows,

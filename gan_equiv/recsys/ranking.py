@@ -27,13 +27,11 @@ def ranking_metrics(
     MRR@k = [r ≤ k]/r; the returned values are means over rows, keyed ``"HR@k"``, ``"NDCG@k"``,
     ``"MRR@k"``.
     """
-    s = torch.as_tensor(scores)
+    s = torch.as_tensor(scores).detach()
     if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
         raise ValueError(f"scores must have shape (N, V) with N, V ≥ 1, got {tuple(s.shape)}")
-    if not s.dtype.is_floating_point:
+    if s.dtype not in (torch.float32, torch.float64):
         s = s.double()
-    if torch.isnan(s).any():
-        raise ValueError("scores contain NaN; rankings are undefined")
     N, V = s.shape
     y = torch.as_tensor(targets, device=s.device)
     if y.shape != (N,) or y.dtype.is_floating_point or y.dtype == torch.bool:
@@ -49,9 +47,7 @@ def ranking_metrics(
     ks = [int(k) for k in ks]
     if not ks or any(k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks}")
-    target_score = s.gather(1, y[:, None])
-    greater = (s > target_score).sum(dim=1).cpu().numpy().astype(np.int64)
-    equal = ((s == target_score).sum(dim=1) - 1).cpu().numpy().astype(np.int64)
+    greater, equal = rank_counts(s, y)
     if ties == "pessimistic":
         greater, equal = greater + equal, np.zeros_like(equal)
     # Expectations over r uniform on lo+1 … hi with lo = g, hi = g+e+1, via prefix sums of the gains.
@@ -72,3 +68,26 @@ def ranking_metrics(
             per_row = np.where(hi - lo == 1, single, spread)
             out[f"{name}@{k}"] = float(per_row.mean())
     return out
+
+
+def rank_counts(scores: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(g, e) per row of ``scores`` (N, V): g = #{j: s_j > s_y}, e = #{j ≠ y: s_j = s_y} for the
+    target y of the row — the two counts of :func:`ranking_metrics`' rank distribution.
+
+    NaN scores are refused. On the CPU the counts run in NumPy (one comparison pass each, no
+    temporary integer matrix), elsewhere in torch; both give the same integers.
+    """
+    if scores.device.type == "cpu":
+        a = scores.numpy()  # (N, V), shares memory
+        if np.isnan(a.max()):  # the maximum propagates any NaN
+            raise ValueError("scores contain NaN; rankings are undefined")
+        target = a[np.arange(a.shape[0]), targets.numpy()][:, None]  # (N, 1)
+        greater = np.count_nonzero(a > target, axis=1).astype(np.int64)
+        equal = np.count_nonzero(a == target, axis=1).astype(np.int64) - 1
+        return greater, equal
+    if torch.isnan(scores).any():
+        raise ValueError("scores contain NaN; rankings are undefined")
+    target = scores.gather(1, targets[:, None])  # (N, 1)
+    greater = (scores > target).sum(dim=1).cpu().numpy().astype(np.int64)
+    equal = ((scores == target).sum(dim=1) - 1).cpu().numpy().astype(np.int64)
+    return greater, equal

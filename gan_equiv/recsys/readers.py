@@ -1,7 +1,7 @@
-"""Interaction-log files: streaming readers with line-numbered errors, and the matching writer.
+"""Interaction-log files: columnar readers with line-numbered errors, and the matching writer.
 
-Readers (each reads the file line by line; a malformed row raises :class:`InteractionFormatError`
-naming the file and the 1-based physical line number):
+Readers (plain or gzip files; a malformed row raises :class:`InteractionFormatError` naming the
+file, the 1-based physical line number and the fix):
 
 - :func:`read_recbole` — RecBole atomic ``.inter`` files: tab-separated, a header of ``name:type``
   fields (``user_id:token item_id:token rating:float timestamp:float``), extra columns ignored;
@@ -9,6 +9,12 @@ naming the file and the 1-based physical line number):
   (tab-separated; ``sep="::"`` reads ML-1M/10M ``ratings.dat``);
 - :func:`read_csv` — a generic delimited file with a header naming the user, item, timestamp and
   (optionally) rating columns; timestamps numeric, or ISO 8601 with ``time_format="iso"``.
+
+Each parses the header itself, then the rows with pandas' C parser
+(:func:`gan_equiv.recsys.columnar.read_columns`); when that path declines a file (a bad row, or a
+form only the streaming parser handles) the streaming parser of :mod:`gan_equiv.recsys.streaming`
+reads the same bytes and names the first bad line. ``engine="python"`` uses the streaming parser
+alone; both return the same log (tested on random files).
 
 :class:`LogSource` names a file, its format and its columns (the ``evaluate`` command's data
 options); :func:`load_interactions` reads one. :func:`write_interactions` writes any of the three
@@ -18,9 +24,6 @@ formats (round trips are tested). Blank lines are skipped everywhere.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,10 +31,15 @@ from typing import Literal
 import numpy as np
 
 from gan_equiv.checks import choice
+from gan_equiv.recsys.columnar import ColumnLayout, read_columns
 from gan_equiv.recsys.logs import InteractionLog
+from gan_equiv.recsys.streaming import line_count, parse_rows, split_rows
+from gan_equiv.recsys.textfiles import InteractionFormatError, first_content_line, is_verbatim, read_bytes
 
 Format = Literal["recbole", "movielens", "csv"]
 TimeFormat = Literal["numeric", "iso"]
+Engine = Literal["pandas", "python"]
+ENGINES: tuple[str, ...] = ("pandas", "python")
 FORMATS: tuple[str, ...] = ("recbole", "movielens", "csv")
 TIME_FORMATS: tuple[str, ...] = ("numeric", "iso")
 #: RecBole atomic-file field types.
@@ -40,16 +48,6 @@ RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
 USER_COL, ITEM_COL, TIME_COL, RATING_COL = "user_id", "item_id", "timestamp", "rating"
 #: Field separators of the formats that have one by default.
 DEFAULT_DELIMITER = {"movielens": "\t", "csv": ","}
-
-
-class InteractionFormatError(ValueError):
-    """A malformed interaction file: the message names the file and the 1-based line number."""
-
-    def __init__(self, path: str | Path, line: int, problem: str) -> None:
-        super().__init__(f"{path}, line {line}: {problem}")
-        self.path = str(path)
-        self.line = int(line)
-        self.problem = problem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +76,9 @@ class LogSource:
         choice(self.fmt, "format", FORMATS)
         choice(self.time_format, "time_format", TIME_FORMATS)
 
-    def load(self) -> InteractionLog:
-        """Read the file with the reader of ``fmt``.
+    def load(self, *, engine: Engine = "pandas") -> InteractionLog:
+        """Read the file with the reader of ``fmt`` (``engine``: columnar ``pandas`` with the
+        streaming parser as fallback, or the streaming ``python`` parser alone).
 
         Column names apply to ``recbole`` (field names; the rating field defaults to ``rating``
         when the header has it) and ``csv``; ``delimiter`` applies to ``movielens`` and ``csv``.
@@ -91,10 +90,11 @@ class LogSource:
                 item_field=self.item_col,
                 time_field=self.time_col,
                 rating_field=self.rating_col or RATING_COL,
+                engine=engine,
             )
         sep = self.delimiter or DEFAULT_DELIMITER[self.fmt]
         if self.fmt == "movielens":
-            return read_movielens(self.path, sep=sep)
+            return read_movielens(self.path, sep=sep, engine=engine)
         return read_csv(
             self.path,
             user_col=self.user_col,
@@ -103,72 +103,33 @@ class LogSource:
             rating_col=self.rating_col,
             delimiter=sep,
             time_format=self.time_format,
+            engine=engine,
         )
 
 
-class _Collector:
-    """Accumulates parsed rows and assigns token codes in order of first appearance."""
-
-    def __init__(self, path: str | Path, *, with_rating: bool) -> None:
-        self.path = path
-        self.users: dict[str, int] = {}
-        self.items: dict[str, int] = {}
-        self.u: list[int] = []
-        self.i: list[int] = []
-        self.t: list[float] = []
-        self.r: list[float] | None = [] if with_rating else None
-        self.lines: list[int] = []
-
-    def number(self, text: str, what: str, line: int) -> float:
-        """``text`` as a finite float, or an error naming the line."""
-        try:
-            value = float(text)
-        except ValueError:
-            raise InteractionFormatError(
-                self.path, line, f"{what} {text!r} is not a number; give a numeric {what}"
-            ) from None
-        if not math.isfinite(value):
-            raise InteractionFormatError(self.path, line, f"{what} {text!r} is not finite")
-        return value
-
-    def add(self, line: int, user: str, item: str, time: float, rating: float | None) -> None:
-        """Append one row (ids stripped; empty ids are errors naming the line)."""
-        user, item = user.strip(), item.strip()
-        if not user:
-            raise InteractionFormatError(self.path, line, "empty user id")
-        if not item:
-            raise InteractionFormatError(self.path, line, "empty item id")
-        self.u.append(self.users.setdefault(user, len(self.users)))
-        self.i.append(self.items.setdefault(item, len(self.items)))
-        self.t.append(time)
-        if self.r is not None:
-            self.r.append(float("nan") if rating is None else rating)
-        self.lines.append(line)
-
-    def build(self, end_line: int) -> InteractionLog:
-        """The log; ``end_line`` (the line after the last one read) is named if there are no rows."""
-        if not self.u:
-            raise InteractionFormatError(self.path, end_line, "the file has no interactions")
-        return InteractionLog(
-            user=np.asarray(self.u, dtype=np.int64),
-            item=np.asarray(self.i, dtype=np.int64),
-            timestamp=np.asarray(self.t, dtype=np.float64),
-            rating=None if self.r is None else np.asarray(self.r, dtype=np.float64),
-            line=np.asarray(self.lines, dtype=np.int64),
-            user_tokens=tuple(self.users),
-            item_tokens=tuple(self.items),
-            source=str(self.path),
+def _read(
+    data: bytes,
+    path: str | Path,
+    *,
+    start: int,
+    first_line: int,
+    layout: ColumnLayout,
+    fields_message: str,
+    engine: Engine,
+) -> InteractionLog:
+    """The rows after byte ``start``: columnar first (``engine="pandas"``), the streaming parser
+    when the columnar path declines (it names the first bad line) or with ``engine="python"``."""
+    choice(engine, "engine", ENGINES)
+    if engine == "pandas":
+        file = str(path) if is_verbatim(path, data) else None
+        log = read_columns(
+            data, start=start, first_line=first_line, layout=layout, source=str(path), file=file
         )
-
-
-def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text without the line break) for each line, streamed."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"interaction file {str(p)!r} does not exist")
-    with p.open(encoding="utf-8-sig", newline="") as handle:
-        for number, text in enumerate(handle, start=1):
-            yield number, text.rstrip("\r\n")
+        if log is not None:
+            return log
+    rows = split_rows(data, path, start=start, first_line=first_line, sep=layout.sep, quotes=layout.quotes)
+    end = line_count(data) + 1
+    return parse_rows(rows, path=path, layout=layout, fields_message=fields_message, end_line=end)
 
 
 def read_recbole(
@@ -178,17 +139,18 @@ def read_recbole(
     item_field: str = ITEM_COL,
     time_field: str = TIME_COL,
     rating_field: str | None = RATING_COL,
+    engine: Engine = "pandas",
 ) -> InteractionLog:
     """Read a RecBole atomic ``.inter`` file (tab-separated, header of ``name:type`` fields).
 
     The user, item and timestamp fields are required; the rating field is read when the header
     has it (``rating_field=None`` ignores it). Other columns are ignored. Errors name the line.
     """
-    rows = _lines(path)
-    first = next(((n, t) for n, t in rows if t.strip()), None)
+    data = read_bytes(path)
+    first = first_content_line(data, path)
     if first is None:
         raise InteractionFormatError(path, 1, "empty file: expected a header such as 'user_id:token\\t…'")
-    number, header = first
+    number, header, start = first
     names: list[str] = []
     for col in header.split("\t"):
         name, sep, kind = col.strip().partition(":")
@@ -208,54 +170,33 @@ def read_recbole(
             raise InteractionFormatError(
                 path, number, f"required field {need!r} is missing from the header (fields: {names})"
             )
-    iu, ii, it = names.index(user_field), names.index(item_field), names.index(time_field)
-    ir = names.index(rating_field) if rating_field is not None and rating_field in names else None
-    out = _Collector(path, with_rating=ir is not None)
-    end = number + 1
-    for number, text in rows:
-        end = number + 1
-        if not text.strip():
-            continue
-        fields = text.split("\t")
-        if len(fields) != len(names):
-            raise InteractionFormatError(
-                path, number, f"expected {len(names)} tab-separated fields (header), got {len(fields)}"
-            )
-        time = out.number(fields[it].strip(), "timestamp", number)
-        rating = None if ir is None else out.number(fields[ir].strip(), "rating", number)
-        out.add(number, fields[iu], fields[ii], time, rating)
-    return out.build(end)
+    layout = ColumnLayout(
+        n_fields=len(names),
+        sep="\t",
+        user=names.index(user_field),
+        item=names.index(item_field),
+        time=names.index(time_field),
+        rating=names.index(rating_field) if rating_field is not None and rating_field in names else None,
+    )
+    message = f"expected {len(names)} tab-separated fields (header), got {{got}}"
+    return _read(
+        data, path, start=start, first_line=number + 1, layout=layout, fields_message=message, engine=engine
+    )
 
 
-def read_movielens(path: str | Path, *, sep: str = DEFAULT_DELIMITER["movielens"]) -> InteractionLog:
+def read_movielens(
+    path: str | Path, *, sep: str = DEFAULT_DELIMITER["movielens"], engine: Engine = "pandas"
+) -> InteractionLog:
     """Read MovieLens ``u.data``: ``user item rating timestamp`` per line, no header.
 
     ``sep`` is the field separator (``"\\t"`` for ML-100K, ``"::"`` for ML-1M/10M ``ratings.dat``).
     """
-    out = _Collector(path, with_rating=True)
-    end = 1
-    for number, text in _lines(path):
-        end = number + 1
-        if not text.strip():
-            continue
-        fields = text.split(sep)
-        if len(fields) != 4:
-            raise InteractionFormatError(
-                path,
-                number,
-                f"expected 4 fields (user, item, rating, timestamp) separated by {sep!r}, got {len(fields)}",
-            )
-        rating = out.number(fields[2].strip(), "rating", number)
-        time = out.number(fields[3].strip(), "timestamp", number)
-        out.add(number, fields[0], fields[1], time, rating)
-    return out.build(end)
-
-
-def _iso_seconds(text: str) -> float:
-    stamp = _dt.datetime.fromisoformat(text)
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=_dt.timezone.utc)
-    return stamp.timestamp()
+    if not sep:
+        raise ValueError("sep must not be empty; use '\\t' (u.data) or '::' (ratings.dat)")
+    data = read_bytes(path)
+    layout = ColumnLayout(n_fields=4, sep=sep, user=0, item=1, rating=2, time=3)
+    message = f"expected 4 fields (user, item, rating, timestamp) separated by {sep!r}, got {{got}}"
+    return _read(data, path, start=0, first_line=1, layout=layout, fields_message=message, engine=engine)
 
 
 def read_csv(
@@ -267,67 +208,54 @@ def read_csv(
     rating_col: str | None = None,
     delimiter: str = DEFAULT_DELIMITER["csv"],
     time_format: TimeFormat = "numeric",
+    engine: Engine = "pandas",
 ) -> InteractionLog:
     """Read a delimited file whose header names the user, item, timestamp (and rating) columns.
 
-    Quoted fields follow the ``csv`` module's rules. Timestamps are numbers, or ISO 8601 strings
-    with ``time_format="iso"`` (naive times are taken as UTC; the value is POSIX seconds).
+    Quoted fields follow the ``csv`` module's rules (a file with quotes is read by the streaming
+    parser). Timestamps are numbers, or ISO 8601 strings with ``time_format="iso"`` (naive times are
+    taken as UTC; the value is POSIX seconds).
     """
     choice(time_format, "time_format", TIME_FORMATS)
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"interaction file {str(p)!r} does not exist")
-    convert = float if time_format == "numeric" else _iso_seconds
-    with p.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
-        if header is None:
-            raise InteractionFormatError(path, max(reader.line_num, 1), "empty file: expected a header row")
-        header_line = reader.line_num
-        names = [h.strip() for h in header]
-        wanted = [user_col, item_col, time_col] + ([rating_col] if rating_col else [])
-        for need in wanted:
-            if need not in names:
-                raise InteractionFormatError(
-                    path,
-                    header_line,
-                    f"required column {need!r} is missing from the header (columns: {names})",
-                )
-        iu, ii, it = names.index(user_col), names.index(item_col), names.index(time_col)
-        ir = names.index(rating_col) if rating_col else None
-        out = _Collector(path, with_rating=ir is not None)
-        for row in reader:
-            number = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(names):
-                raise InteractionFormatError(
-                    path, number, f"expected {len(names)} fields ({delimiter!r}-separated), got {len(row)}"
-                )
-            what = "timestamp" if time_format == "numeric" else "ISO 8601 timestamp"
-            try:
-                time = convert(row[it].strip())
-            except ValueError:
-                raise InteractionFormatError(
-                    path,
-                    number,
-                    f"{what} {row[it]!r} cannot be parsed; give a numeric timestamp"
-                    + (" or set time_format='iso'" if time_format == "numeric" else ""),
-                ) from None
-            if not math.isfinite(time):
-                raise InteractionFormatError(path, number, f"timestamp {row[it]!r} is not finite")
-            rating = None if ir is None else out.number(row[ir].strip(), "rating", number)
-            out.add(number, row[iu], row[ii], time, rating)
-        return out.build(reader.line_num + 1)
+    if len(delimiter) != 1:
+        raise ValueError(f"delimiter {delimiter!r} must be one character, e.g. ',' or '\\t'")
+    data = read_bytes(path)
+    first = first_content_line(data, path)
+    if first is None:
+        raise InteractionFormatError(path, 1, "empty file: expected a header row naming the columns")
+    number, header, start = first
+    names = [h.strip() for h in next(csv.reader([header], delimiter=delimiter))]
+    wanted = [user_col, item_col, time_col] + ([rating_col] if rating_col else [])
+    for need in wanted:
+        if need not in names:
+            raise InteractionFormatError(
+                path, number, f"required column {need!r} is missing from the header (columns: {names})"
+            )
+    layout = ColumnLayout(
+        n_fields=len(names),
+        sep=delimiter,
+        user=names.index(user_col),
+        item=names.index(item_col),
+        time=names.index(time_col),
+        rating=names.index(rating_col) if rating_col else None,
+        quotes=True,
+        iso_time=time_format == "iso",
+    )
+    message = f"expected {len(names)} fields ({delimiter!r}-separated), got {{got}}"
+    return _read(
+        data, path, start=start, first_line=number + 1, layout=layout, fields_message=message, engine=engine
+    )
 
 
-def load_interactions(path: str | Path, *, fmt: Format, **options: str | None) -> InteractionLog:
+def load_interactions(
+    path: str | Path, *, fmt: Format, engine: Engine = "pandas", **options: str | None
+) -> InteractionLog:
     """Read an interaction file in format ``fmt`` (``recbole`` | ``movielens`` | ``csv``).
 
     ``options`` are the other :class:`LogSource` fields (``user_col``, ``item_col``, ``time_col``,
-    ``rating_col``, ``delimiter``, ``time_format``); see :meth:`LogSource.load`.
+    ``rating_col``, ``delimiter``, ``time_format``); see :meth:`LogSource.load` for ``engine``.
     """
-    return LogSource(path=str(path), fmt=fmt, **options).load()  # type: ignore[arg-type]
+    return LogSource(path=str(path), fmt=fmt, **options).load(engine=engine)  # type: ignore[arg-type]
 
 
 def _number_text(x: float) -> str:

@@ -36,7 +36,6 @@ from torch import Tensor
 
 from gan_equiv.checks import non_negative_int, positive_float
 from gan_equiv.models.policies import SequencePolicy
-from gan_equiv.models.sasrec import SASRecPolicy
 from gan_equiv.recsys.histories import Histories
 from gan_equiv.recsys.logs import Ragged
 from gan_equiv.recsys.metrics import next_item_metrics
@@ -69,6 +68,8 @@ class Recommender:
     """Base class: ``fit(data)`` then ``scores(histories) → (N, V)`` (higher = more likely next)."""
 
     name = "base"
+    #: How many of the most recent history items ``scores`` reads (None: all of them).
+    context: int | None = None
 
     def __init__(self) -> None:
         self.n_items = 0
@@ -88,6 +89,7 @@ class PopularityRecommender(Recommender):
     """Score = number of training interactions of the item (the same for every user)."""
 
     name = "pop"
+    context = 0
 
     def fit(self, data: TrainData) -> PopularityRecommender:
         """Count the training interactions of each item."""
@@ -98,8 +100,12 @@ class PopularityRecommender(Recommender):
         return self
 
     def scores(self, histories: Histories) -> Tensor:
-        """The item counts, the same row for every history."""
-        return self.counts.expand(len(histories), -1).clone()
+        """The item counts, the same row for every history (a read-only expanded view)."""
+        return self.counts.expand(len(histories), -1)
+
+
+#: Largest V² for which :class:`MarkovRecommender` keeps its dense V × V table (128 MiB of float64).
+DENSE_MARKOV_ENTRIES = 1 << 24
 
 
 class MarkovRecommender(Recommender):
@@ -111,6 +117,7 @@ class MarkovRecommender(Recommender):
     """
 
     name = "markov"
+    context = 1
 
     def __init__(self, *, alpha: float = 1.0) -> None:
         super().__init__()
@@ -127,17 +134,25 @@ class MarkovRecommender(Recommender):
         self.row_sums = np.asarray(self.counts.sum(axis=1)).ravel()
         pop = np.bincount(train.values, minlength=V).astype(np.float64)
         self.pop = pop / pop.sum()
+        # the whole table P (V, V) when it is small: scoring is then one row gather
+        self.table = self._rows(np.arange(V)) if V * V <= DENSE_MARKOV_ENTRIES else None
         return self
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        """P(· | i) for the items ``rows`` (n,): (n, V) float64, built in place."""
+        probs = self.counts[rows].toarray()  # C[i, ·]
+        probs += self.alpha * self.pop
+        probs /= (self.row_sums[rows] + self.alpha)[:, None]
+        return probs
 
     def scores(self, histories: Histories) -> Tensor:
         """P(j | last item) as float64; popularity for an empty history or an unseen last item."""
         last = histories.last_items().numpy()
         has = last >= 0
         rows = np.where(has, last, 0)
-        counts = self.counts[rows].toarray()
-        probs = (counts + self.alpha * self.pop) / (self.row_sums[rows] + self.alpha)[:, None]
+        probs = self.table[rows] if self.table is not None else self._rows(rows)
         probs[~has] = self.pop
-        return torch.as_tensor(probs)
+        return torch.from_numpy(probs)
 
 
 @torch.no_grad()
@@ -160,9 +175,9 @@ def policy_scores(policy: SequencePolicy, histories: Histories) -> Tensor:
 
 
 def config_for_split(config: TrainConfig, data: TrainData, *, name: str) -> TrainConfig:
-    """``config`` with the fields the split determines: file data of V items, horizon T, the
-    protocol's seed, the run directory ``out_dir/name``; CNN filter widths above T are dropped
-    (a width > T sees no window)."""
+    """``config`` with the fields the split determines: V items, horizon T, the protocol's seed,
+    the run directory ``out_dir/name``; CNN filter widths above T are dropped (a width > T sees no
+    window). The training sequences are given to the Trainer directly (``data`` is not used)."""
     T = data.horizon
     energy = config.energy
     if energy.kind == "cnn":
@@ -174,8 +189,6 @@ def config_for_split(config: TrainConfig, data: TrainData, *, name: str) -> Trai
     return replace(
         config,
         name=name,
-        data="file",
-        data_path=data.source or "interactions",
         n_items=data.n_items,
         horizon=T,
         seed=data.seed,
@@ -268,6 +281,11 @@ class GRURecommender(Recommender):
         }
         return self
 
+    @property
+    def context(self) -> int | None:  # type: ignore[override]
+        """The generator reads the last T−1 items."""
+        return None if self.policy is None else self.policy.horizon - 1
+
     def scores(self, histories: Histories) -> Tensor:
         """log p_G(· | last T−1 items) (:func:`policy_scores`)."""
         if self.policy is None:
@@ -288,13 +306,8 @@ class SASRecRecommender(GRURecommender):
         patience: int = DEFAULTS.protocol.patience,
         settings: SASRecSettings = DEFAULTS.protocol.sasrec,
     ) -> None:
-        super().__init__(config, patience=patience)
+        super().__init__(replace(config, generator=settings.generator(config.generator)), patience=patience)
         self.settings = settings
-
-    def build_policy(self, config: TrainConfig) -> SequencePolicy:
-        """SASRecPolicy(V, T) with ``settings`` (seeded by the Trainer's config seed)."""
-        torch.manual_seed(config.seed)
-        return SASRecPolicy(config.n_items, config.horizon, **self.settings.kwargs())
 
 
 class EBSeqGANRecommender(GRURecommender):

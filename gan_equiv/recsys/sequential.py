@@ -24,7 +24,7 @@ from torch import Tensor
 from gan_equiv.checks import positive_int
 from gan_equiv.models.policies import SequencePolicy
 from gan_equiv.models.sasrec import SASRecPolicy
-from gan_equiv.recsys.logs import Ragged
+from gan_equiv.recsys.logs import Ragged, runs_at
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,16 @@ def prefix_examples(train: Ragged, *, context: int) -> PrefixExamples:
     L, off = train.lengths, train.offsets[:-1]
     cols = np.arange(T)
     head = np.flatnonzero(L >= 2)
-    idx = off[head, None] + cols[None, :]  # (H, T)
-    inside = cols[None, :] < L[head, None]
-    head_items = np.where(inside, train.values[np.minimum(idx, train.values.size - 1)], 0)
-    head_targets = inside & (cols[None, :] >= 1)
     n_tail = np.maximum(L - T, 0)
     rows = np.repeat(np.arange(train.n_rows), n_tail)
     k = np.arange(rows.size) - np.repeat(np.cumsum(n_tail) - n_tail, n_tail)  # target t = T + k
-    tail_items = train.values[(off[rows] + k + 1)[:, None] + cols[None, :]].reshape(-1, T)
-    tail_targets = np.zeros((rows.size, T), dtype=bool)
-    tail_targets[:, -1] = True
-    return PrefixExamples(
-        items=np.concatenate([head_items, tail_items]).astype(np.int64),
-        targets=np.concatenate([head_targets, tail_targets]),
-    )
+    inside = cols[None, :] < L[head, None]  # (H, T)
+    head_items = np.where(inside, runs_at(train.values, off[head], T), 0)  # x_0 … x_{min(L, T)−1}
+    tail_items = runs_at(train.values, off[rows] + k + 1, T)  # (M_tail, T): x_{t−C} … x_t
+    targets = np.zeros((head.size + rows.size, T), dtype=bool)
+    targets[: head.size] = inside & (cols[None, :] >= 1)
+    targets[head.size :, -1] = True
+    return PrefixExamples(items=np.concatenate([head_items, tail_items]), targets=targets)
 
 
 def target_log_probs(policy: SequencePolicy, items: Tensor, targets: Tensor) -> Tensor:

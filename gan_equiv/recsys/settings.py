@@ -11,9 +11,9 @@
   (``pretrain_d_steps``, loss (3)) and adversarial rounds (eq. 14) are the run.
 
 The generator and GAN settings *are* TrainConfig fields under their own names. The fields a split
-determines (``data``, ``data_path``, ``n_items``, ``horizon``, ``seed``, ``out_dir``) are set when
-a model is fitted (:func:`gan_equiv.recsys.recommenders.config_for_split`). Presets are the
-defaults plus what differs (:func:`updated`, :func:`movielens_reduced`, :func:`smoke_preset`).
+determines (``n_items``, ``horizon``, ``seed``, ``out_dir``) are set when a model is fitted
+(:func:`gan_equiv.recsys.recommenders.config_for_split`). Presets are the defaults plus what
+differs (:func:`updated`, :func:`movielens_reduced`, :func:`smoke_preset`).
 :data:`OPTIONS` is the one table of the ``evaluate`` command's options: flag, dotted key(s) and
 help; types, choices and defaults come from the dataclass fields.
 """
@@ -60,6 +60,11 @@ class SASRecSettings:
     def kwargs(self) -> dict[str, Any]:
         """Constructor keywords of SASRecPolicy."""
         return dataclasses.asdict(self)
+
+    def generator(self, base: GeneratorConfig) -> GeneratorConfig:
+        """``base`` as a ``[generator]`` table of kind ``sasrec`` with these sizes (what the Trainer
+        and a checkpoint's config see; :func:`gan_equiv.models.builders.build_generator` builds it)."""
+        return replace(base, kind="sasrec", **self.kwargs())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,19 +121,31 @@ class ProtocolConfig:
         for name in self.protocols:
             choice(name, "protocol", PROTOCOLS)
         if not self.models or not self.protocols:
-            raise ValueError("models and protocols must each name at least one entry")
-        if positive_int(self.horizon, "horizon") < 2:
-            raise ValueError(f"horizon T must be at least 2 (the GRU reads T−1 items), got {self.horizon}")
+            raise ValueError("models and protocols must each name at least one entry (--models, --protocols)")
+        horizon = positive_int(self.horizon, "horizon (--horizon)", hint="use T >= 2, e.g. 10 (recbole: 51)")
+        if horizon < 2:
+            raise ValueError(
+                f"horizon T must be at least 2 (the GRU reads T−1 items), got {self.horizon}; use e.g. 10"
+            )
         if not self.ks or not self.steps:
-            raise ValueError(f"ks and steps must not be empty, got ks={self.ks}, steps={self.steps}")
-        object.__setattr__(self, "ks", tuple(positive_int(k, "ks entry") for k in self.ks))
-        steps = sorted({positive_int(n, "steps entry") for n in self.steps})
-        object.__setattr__(self, "steps", tuple(steps))
+            raise ValueError(
+                f"ks and steps must not be empty, got ks={self.ks}, steps={self.steps}; "
+                "give e.g. --ks 10 20 --steps 5 10"
+            )
+        ks = tuple(
+            positive_int(k, "ks entry (--ks)", hint="give cut-offs such as --ks 10 20") for k in self.ks
+        )
+        object.__setattr__(self, "ks", ks)
+        steps = {
+            positive_int(n, "steps entry (--steps)", hint="give list lengths such as --steps 5 10")
+            for n in self.steps
+        }
+        object.__setattr__(self, "steps", tuple(sorted(steps)))
         for name in ("stride", "hit_k", "eval_batch_size"):
-            positive_int(getattr(self, name), name)
+            positive_int(getattr(self, name), name, hint=f"use a positive --{name.replace('_', '-')}")
         for name in ("k_core", "patience", "seed"):
-            non_negative_int(getattr(self, name), name)
-        positive_float(self.markov_alpha, "markov_alpha")
+            non_negative_int(getattr(self, name), name, hint=f"use 0 or more for --{name.replace('_', '-')}")
+        positive_float(self.markov_alpha, "markov_alpha", hint="additive smoothing needs α > 0, e.g. 1")
         choice(self.exclude_seen, "exclude_seen", typing.get_args(ExcludeSeen))
         choice(self.examples, "examples", typing.get_args(Examples))
         choice(self.select_metric, "select_metric", typing.get_args(SelectMetric))
