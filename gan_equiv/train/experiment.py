@@ -23,6 +23,7 @@ from torch import Tensor
 
 from gan_equiv.models.oracle import load_seqgan_oracle, make_oracle, oracle_dataset
 from gan_equiv.train.config import TrainConfig
+from gan_equiv.train.optim import step_modes
 from gan_equiv.train.oracle_metrics import distinct_n, entropy_per_token, nll_oracle, nll_test
 from gan_equiv.train.problems import ExactProblem, gibbs_problem, markov_chain_problem
 from maxent_il.divergences import energy_cost_alignment, exact_divergences
@@ -80,7 +81,7 @@ def _exact_setup(config: TrainConfig) -> RunSetup:
     support = problem.probabilities > 0
 
     def evaluate(trainer: Any) -> dict[str, float]:
-        with torch.no_grad():
+        with torch.no_grad(), step_modes((trainer.policy, False)):  # p_G without dropout
             log_q = trainer.policy.all_log_probs().double().cpu().numpy()
         div = exact_divergences(problem.log_probs, log_q)
         out = {"kl_data_model": div.kl_pq, "kl_model_data": div.kl_qp, "tv": div.tv}
@@ -116,7 +117,7 @@ def _oracle_setup(config: TrainConfig, *, n_eval: int = 1000) -> RunSetup:
     def evaluate(trainer: Any) -> dict[str, float]:
         gen = torch.Generator(device=trainer.device).manual_seed(config.seed + 12)
         policy = trainer.policy
-        with torch.no_grad():
+        with torch.no_grad(), step_modes((policy, False)):  # the generator as sampled: no dropout
             samples = policy.sample(n_eval, generator=gen)
             ent = entropy_per_token(policy, n_eval, gen)
             return {
