@@ -216,3 +216,15 @@ def test_readme_relative_links_exist() -> None:
     assert any(t.startswith("docs/") for t in relative)
     missing = sorted({t for t in relative if not (ROOT / t).exists()})
     assert not missing, f"README links to missing files: {missing}"
+
+
+def test_api_reference_lists_every_module() -> None:
+    """docs/api.md has a ``::: module`` block for every module of both packages (but ``__main__``)."""
+    listed = set(re.findall(r"^::: ([\w.]+)$", (ROOT / "docs" / "api.md").read_text(encoding="utf-8"), re.M))
+    modules = set()
+    for package in ("maxent_il", "gan_equiv"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name not in ("__init__.py", "__main__.py"):
+                modules.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    assert not modules - listed, f"modules missing from docs/api.md: {sorted(modules - listed)}"
+    assert not listed - modules, f"docs/api.md names modules that do not exist: {sorted(listed - modules)}"

@@ -16,6 +16,7 @@ from gan_equiv.models.energies import (
     SequenceEnergy,
     TabularEnergy,
 )
+from gan_equiv.models.initialization import normal_init_
 from gan_equiv.models.oracle import LSTMOracle, load_seqgan_oracle, make_oracle, oracle_dataset
 from gan_equiv.models.policies import GRUPolicy, SequencePolicy, TabularPolicy, sample_categorical
 from gan_equiv.models.sasrec import SASRecPolicy
@@ -44,6 +45,7 @@ __all__ = [
     "count_parameters",
     "load_seqgan_oracle",
     "make_oracle",
+    "normal_init_",
     "oracle_dataset",
     "sample_categorical",
 ]

@@ -6,7 +6,15 @@ from gan_equiv.recsys.logs import IdMap, InteractionLog, UserSequences
 from gan_equiv.recsys.metrics import multi_step_metrics, next_item_metrics
 from gan_equiv.recsys.preprocessing import k_core, leave_one_out, preprocess
 from gan_equiv.recsys.ranking import ranking_metrics
-from gan_equiv.recsys.readers import InteractionFormatError, load_interactions, write_interactions
+from gan_equiv.recsys.readers import (
+    InteractionFormatError,
+    LogSource,
+    load_interactions,
+    read_csv,
+    read_movielens,
+    read_recbole,
+    write_interactions,
+)
 from gan_equiv.recsys.recommenders import (
     EBSeqGANRecommender,
     GRURecommender,
@@ -25,6 +33,7 @@ __all__ = [
     "IdMap",
     "InteractionFormatError",
     "InteractionLog",
+    "LogSource",
     "MarkovRecommender",
     "PopularityRecommender",
     "ProtocolConfig",
@@ -38,6 +47,9 @@ __all__ = [
     "next_item_metrics",
     "preprocess",
     "ranking_metrics",
+    "read_csv",
+    "read_movielens",
+    "read_recbole",
     "synthetic_log",
     "write_interactions",
 ]
