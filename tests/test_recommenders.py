@@ -28,7 +28,7 @@ from gan_equiv.recsys.metrics import (
     next_item_metrics,
 )
 from gan_equiv.recsys.preprocessing import build_sequences
-from gan_equiv.recsys.protocol import run_protocols
+from gan_equiv.recsys.protocol import GAN_OBJECTIVE, build_model, run_protocols
 from gan_equiv.recsys.readers import write_interactions
 from gan_equiv.recsys.recommenders import (
     MarkovRecommender,
@@ -276,6 +276,25 @@ def test_protocol_rows_and_same_split(tmp_path: Path) -> None:
     json.dumps(report.to_dict())
     with pytest.raises(ValueError, match="unknown model"):
         ProtocolConfig(models=("bert4rec",))
+
+
+def test_the_family_runs_under_the_protocol_with_one_setting_each(tmp_path: Path) -> None:
+    """seqgan and gan_gcl are the EB-SeqGAN loop with another objective: the same MLE start and GAN
+    settings; with no adversarial step all three rank exactly as the MLE GRU they start from."""
+    seqs = build_sequences(synthetic_log(n_users=40, n_items=30, max_length=20, seed=7))
+    family = ("mle", "ebseqgan", "seqgan", "gan_gcl")
+    config = updated(TINY, {"protocol.protocols": ("next",), "protocol.models": family})
+    report = run_protocols(seqs, updated(config, {"protocol.out_dir": str(tmp_path / "a")}), echo=None)
+    assert [r["model"] for r in report.rows] == list(family)
+    frozen = updated(
+        config,
+        {"protocol.out_dir": str(tmp_path / "b"), "gan.pretrain_d_steps": 0, "gan.adversarial_rounds": 0},
+    )
+    rows = run_protocols(seqs, frozen, echo=None).rows
+    assert len({(r["NDCG@10"], r["HR@20"]) for r in rows}) == 1
+    with pytest.raises(ValueError, match="gan_gcl starts from the fitted mle model"):
+        build_model("gan_gcl", config)
+    assert GAN_OBJECTIVE["gan_gcl"] == "gan_gcl" and GAN_OBJECTIVE["seqgan"] == "seqgan"
 
 
 def evaluate_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,10 @@ from gan_equiv.recsys.report import EvaluationReport, json_safe, max_rss_mib
 from gan_equiv.recsys.sequential import prefix_examples
 from gan_equiv.recsys.settings import MODELS, EvaluationConfig
 
-#: The MLE model each EB-SeqGAN variant starts from.
-GAN_INIT = {"ebseqgan": "mle", "ebseqgan_sasrec": "sasrec"}
+#: The MLE model each adversarial model starts from.
+GAN_INIT = {"ebseqgan": "mle", "ebseqgan_sasrec": "sasrec", "seqgan": "mle", "gan_gcl": "mle"}
+#: The trainer's ``objective`` of each adversarial model (the GAN ⇄ IRL family, docs/family.md).
+GAN_OBJECTIVE = {"ebseqgan": "ebgan", "ebseqgan_sasrec": "ebgan", "seqgan": "seqgan", "gan_gcl": "gan_gcl"}
 
 
 def build_model(name: str, config: EvaluationConfig, *, mle: GRURecommender | None = None) -> Recommender:
@@ -60,7 +62,8 @@ def build_model(name: str, config: EvaluationConfig, *, mle: GRURecommender | No
     if name in GAN_INIT:
         if mle is None:
             raise ValueError(f"{name} starts from the fitted {GAN_INIT[name]} model; pass mle=")
-        return EBSeqGANRecommender(mle, config.gan)
+        gan = replace(config.gan, objective=GAN_OBJECTIVE[name])  # same settings, its own objective
+        return EBSeqGANRecommender(mle, gan, name=name)
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
 
 

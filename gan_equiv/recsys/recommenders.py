@@ -322,12 +322,15 @@ class EBSeqGANRecommender(GRURecommender):
 
     name = "ebseqgan"
 
-    def __init__(self, init: GRURecommender, config: TrainConfig = GAN_DEFAULTS) -> None:
+    def __init__(
+        self, init: GRURecommender, config: TrainConfig = GAN_DEFAULTS, *, name: str | None = None
+    ) -> None:
         super().__init__(replace(config, generator=init.config.generator), patience=init.patience)
         if init.policy is None:
             raise ValueError("the initial generator must be fitted first; call init.fit(data)")
         self.init = init
-        self.name = "ebseqgan" if init.name == "mle" else f"ebseqgan_{init.name}"
+        default = "ebseqgan" if init.name == "mle" else f"ebseqgan_{init.name}"
+        self.name = name or default  # e.g. "seqgan" / "gan_gcl": the same loop, another objective
 
     def fit(self, data: TrainData) -> EBSeqGANRecommender:
         """Energy pretraining, then adversarial rounds, from a copy of the initial GRU."""

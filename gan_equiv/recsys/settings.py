@@ -30,7 +30,7 @@ from gan_equiv.checks import choice, finite_float, non_negative_int, positive_fl
 from gan_equiv.recsys.readers import LogSource
 from gan_equiv.train.config import EnergyConfig, GeneratorConfig, OptimConfig, TrainConfig
 
-ModelName = Literal["pop", "markov", "mle", "sasrec", "ebseqgan", "ebseqgan_sasrec"]
+ModelName = Literal["pop", "markov", "mle", "sasrec", "ebseqgan", "ebseqgan_sasrec", "seqgan", "gan_gcl"]
 ProtocolName = Literal["next", "multistep"]
 MODELS: tuple[str, ...] = typing.get_args(ModelName)
 PROTOCOLS: tuple[str, ...] = typing.get_args(ProtocolName)
@@ -73,7 +73,8 @@ class ProtocolConfig:
 
     Attributes:
         models: any of ``pop``, ``markov``, ``mle`` (GRU), ``sasrec``, ``ebseqgan`` (from the GRU),
-            ``ebseqgan_sasrec`` (from SASRec); default the first three and ``ebseqgan``.
+            ``ebseqgan_sasrec`` (from SASRec), ``seqgan`` and ``gan_gcl`` (the same loop from the MLE
+            GRU with SeqGAN's / GAN-GCL's objective); default the first three and ``ebseqgan``.
         protocols: ``next`` (leave-one-out next-item ranking) and/or ``multistep`` (hold out the
             last max(steps) items; validation = the item before them).
         min_rating: keep ratings ≥ this before filtering (None: keep all).
