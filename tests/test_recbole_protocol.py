@@ -257,3 +257,24 @@ def test_save_load_round_trip_and_command(tmp_path, capsys):
     bad = parser.parse_args(["--checkpoint", str(path), "--user-history", "nope"])
     assert recommend_command(bad) == 2
     assert "not in the model's catalogue" in capsys.readouterr().err
+
+
+def test_saved_recommenders_are_sealed_and_any_flipped_bit_is_refused(tmp_path):
+    """The model.pt of a recommender carries the SHA-256 seal of the trainer's checkpoints: seeded
+    single-bit flips anywhere in the file are all refused, and a plain torch.save file too."""
+    from gan_equiv.train.checkpoint import CheckpointError
+
+    policy = SASRecPolicy(6, 4, embed_dim=8, inner_dim=8, n_layers=1, dropout=0.0)
+    path = save_recommender(tmp_path / "m.pt", policy, tuple(f"m{i}" for i in range(6)))
+    good = path.read_bytes()
+    rng = torch.Generator().manual_seed(0)
+    for position in torch.randint(len(good) * 8, (40,), generator=rng).tolist():
+        flipped = bytearray(good)
+        flipped[position // 8] ^= 1 << (position % 8)
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError):
+            load_recommender(path)
+    torch.save({"format": "x"}, path)
+    with pytest.raises(CheckpointError, match="without the SHA-256 seal"):
+        load_recommender(path)
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary behind

@@ -14,6 +14,8 @@ constructor options, its weights and the item tokens in id order.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from gan_equiv.models.policies import GRUPolicy, SequencePolicy
 from gan_equiv.models.sasrec import SASRecPolicy
 from gan_equiv.recsys.histories import PAD, Histories
 from gan_equiv.recsys.recommenders import policy_scores
+from gan_equiv.train.checkpoint_integrity import seal, unseal
 
 #: Format tag of a saved recommender file.
 FORMAT = "gan_equiv.recommender/1"
@@ -87,7 +90,13 @@ def save_recommender(path: str | Path, policy: SequencePolicy, tokens: tuple[str
         "state": state,
         "tokens": list(tokens),
     }
-    torch.save(payload, p)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    tmp = p.with_name(f".{p.name}.tmp")
+    with open(tmp, "wb") as f:  # sealed (SHA-256 of every byte) like the trainer's checkpoints
+        for piece in seal(buffer.getbuffer()):
+            f.write(piece)
+    os.replace(tmp, p)  # atomic: a killed write never leaves a half file under the name
     return p
 
 
@@ -99,7 +108,9 @@ def load_recommender(path: str | Path) -> SavedRecommender:
             f"model file {str(p)!r} does not exist; the evaluate command writes "
             "<run-dir>/<protocol>/<model>/model.pt"
         )
-    payload = torch.load(p, map_location="cpu", weights_only=True)
+    data = p.read_bytes()
+    unseal(data, p, "; write it again with the evaluate command")  # any flipped bit is refused
+    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{str(p)!r} is not a saved recommender ({FORMAT}); pass a model.pt from evaluate")
     spec = dict(payload["spec"])
