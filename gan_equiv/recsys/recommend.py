@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from gan_equiv.models.policies import GRUPolicy, SequencePolicy
 from gan_equiv.models.sasrec import SASRecPolicy
 from gan_equiv.recsys.histories import PAD, Histories
 from gan_equiv.recsys.recommenders import policy_scores
-from gan_equiv.train.checkpoint_integrity import seal, unseal
+from gan_equiv.train.checkpoint import write_sealed
+from gan_equiv.train.checkpoint_integrity import unseal
 
 #: Format tag of a saved recommender file.
 FORMAT = "gan_equiv.recommender/1"
@@ -79,8 +79,6 @@ def save_recommender(path: str | Path, policy: SequencePolicy, tokens: tuple[str
     """Write the generator (kind, options, weights on the CPU) and the item tokens to ``path``."""
     if len(tokens) != policy.n_items:
         raise ValueError(f"{len(tokens)} item tokens for a model of V={policy.n_items} items")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in policy.state_dict().items()}
     payload = {
         "format": FORMAT,
@@ -90,14 +88,7 @@ def save_recommender(path: str | Path, policy: SequencePolicy, tokens: tuple[str
         "state": state,
         "tokens": list(tokens),
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    tmp = p.with_name(f".{p.name}.tmp")
-    with open(tmp, "wb") as f:  # sealed (SHA-256 of every byte) like the trainer's checkpoints
-        for piece in seal(buffer.getbuffer()):
-            f.write(piece)
-    os.replace(tmp, p)  # atomic: a killed write never leaves a half file under the name
-    return p
+    return write_sealed(path, payload)  # sealed and atomic, like the trainer's checkpoints
 
 
 def load_recommender(path: str | Path) -> SavedRecommender:

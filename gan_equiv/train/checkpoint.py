@@ -209,6 +209,15 @@ def write_checkpoint_payload(path: str | Path, payload: Mapping[str, Any]) -> Pa
             f"({_previous(target)}); resume from the last good checkpoint with a lower learning rate "
             "(g_optim.lr / d_optim.lr), or start again with one"
         )
+    return write_sealed(target, payload)
+
+
+def write_sealed(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """``torch.save`` ``payload`` sealed (:func:`~gan_equiv.train.checkpoint_integrity.seal`) and
+    atomically: a temporary file in the same directory, fsync, ``os.replace``; on failure the
+    temporary is removed and a file already at ``path`` stays as it was; a full disk (``ENOSPC``)
+    becomes a :class:`CheckpointError` saying so. What checkpoints and saved recommenders share."""
+    target = Path(path)
     buffer = io.BytesIO()
     torch.save(dict(payload), buffer, pickle_protocol=2)
     pieces = seal(buffer.getbuffer())
