@@ -63,9 +63,10 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _single_torch_thread():
-    """Tiny tensors run far faster on one thread (thread hand-off dominates on 2 cores)."""
+    """Tiny tensors run far faster on one thread (thread hand-off dominates on 2 cores); set again
+    for every test module, so a test that changes torch's thread count does not leak it."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -34,15 +34,6 @@ from maxent_il.space import EnumerationTooLargeError, SequenceSpace
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to oversubscribed cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --- problems ------------------------------------------------------------------------------------
 def tabular_problem(V: int, T: int, seed: int, *, policy_scale: float = 1.0, energy_scale: float = 1.0):
     g = torch.Generator().manual_seed(seed)
@@ -314,7 +305,7 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module")
-def e10_tabular(one_thread):
+def e10_tabular(_single_torch_thread):
     policy, energy = tabular_problem(3, 3, seed=0, policy_scale=0.5, energy_scale=0.5)
     configs = dict(CONFIGS)
     configs["exact_value"] = dict(mode="full", baseline="exact_value")
@@ -323,7 +314,7 @@ def e10_tabular(one_thread):
 
 
 @pytest.fixture(scope="module")
-def e10_gru(one_thread):
+def e10_gru(_single_torch_thread):
     policy, energy = gru_problem(3, 3, seed=0)
     return policy, energy, paired_estimates(policy, energy, CONFIGS, M=200, n_samples=16, K=4)
 

@@ -33,14 +33,6 @@ from gan_equiv.train.discriminator_schedule import epoch_indices, run_energy_ste
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def logits_cases():
     """(name, float32 logits (N, V)): flat, spread, peaked, masked (−inf), a V not a block multiple."""
     g = torch.Generator().manual_seed(0)
